@@ -1,0 +1,58 @@
+// Optimisers on one flat parameter vector. State is plain vectors so it can be checkpointed.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+#include "nn/mlp.h"
+
+namespace metaids::nn {
+
+struct AdamConfig {
+  double learning_rate = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-8;
+};
+
+// Adam (Kingma & Ba) with bias correction.
+template <typename S>
+class Adam {
+ public:
+  Adam() = default;
+  Adam(AdamConfig config, std::int64_t size);
+
+  void step(Vector<S>& theta, const Vector<S>& gradient);
+  const AdamConfig& config() const { return config_; }
+  void set_learning_rate(double lr) { config_.learning_rate = lr; }
+  std::int64_t steps() const { return t_; }
+
+  // Checkpointing: m, v and the step count.
+  const Vector<S>& first_moment() const { return m_; }
+  const Vector<S>& second_moment() const { return v_; }
+  void restore(Vector<S> m, Vector<S> v, std::int64_t t);
+
+ private:
+  AdamConfig config_;
+  Vector<S> m_, v_;
+  std::int64_t t_ = 0;
+};
+
+// θ ← θ − lr·g (with optional momentum).
+template <typename S>
+class Sgd {
+ public:
+  explicit Sgd(double learning_rate = 0.01, double momentum = 0) : lr_(learning_rate), momentum_(momentum) {}
+  void step(Vector<S>& theta, const Vector<S>& gradient);
+
+ private:
+  double lr_, momentum_;
+  Vector<S> velocity_;
+};
+
+extern template class Adam<float>;
+extern template class Adam<double>;
+extern template class Sgd<float>;
+extern template class Sgd<double>;
+
+}  // namespace metaids::nn
