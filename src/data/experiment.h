@@ -59,6 +59,10 @@ struct ExperimentConfig {
   int min_family_rows = 20;           // train_test_files rule, [1, 1e9]
   EpisodeSettings episodes;
   std::vector<uint64_t> seeds{0, 1, 2};  // meta-training seeds
+  // Free-form sections for the meta-learning engine ("training", "methods"): kept as given
+  // and validated by their consumer. Any other unknown top-level key is an error.
+  nlohmann::json training = nlohmann::json::object();
+  nlohmann::json methods = nlohmann::json::object();
   std::filesystem::path config_dir;   // set by load_experiment_config
 
   nlohmann::json to_json() const;     // what a model file records
