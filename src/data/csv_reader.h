@@ -7,6 +7,7 @@
 // breaks), CRLF and LF line ends, a UTF-8 byte-order mark, and reads plain or gzip input in
 // chunks (so memory stays bounded on multi-GB files).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -58,6 +59,7 @@ class CsvReader {
     bool unescape;
   };
   std::vector<FieldSpan> spans_;
+  std::string scratch_;          // unescaped quoted fields of the current record
 };
 
 // Parses a numeric cell. Accepts leading/trailing spaces, a leading '+', decimals, exponents,

@@ -1,0 +1,301 @@
+#include "data/loaders.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "data/csv_reader.h"
+
+namespace metaids::data {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+enum class ColumnRole : uint8_t { feature, categorical, label, timestamp, drop };
+
+constexpr size_t kMaxExamples = 10;
+
+// Accumulates the rows of one or more files (same feature columns) into one table.
+class TableBuilder {
+ public:
+  explicit TableBuilder(const DatasetSchema& schema) : schema_(schema) {}
+
+  void add(CsvReader& reader) {
+    LoadReport& rep = report_;
+    rep.files.push_back(reader.source_name());
+    const uint64_t first_row = class_ids_.size();
+    std::vector<std::string_view> fields;
+    // Column names.
+    std::vector<std::string> names;
+    if (schema_.has_header) {
+      if (!reader.next_record(fields)) {  // empty file: nothing to add
+        sources_.push_back({reader.source_name(), first_row, 0});
+        rep.bytes += reader.bytes_consumed();
+        return;
+      }
+      for (const auto f : fields) {
+        std::string name(trim(f));
+        if (auto it = schema_.column_aliases.find(name); it != schema_.column_aliases.end()) name = it->second;
+        names.push_back(std::move(name));
+      }
+    } else {
+      names = schema_.column_names;
+    }
+    const size_t column_count = names.size();
+    // The label column.
+    size_t label_index = column_count;
+    if (schema_.label_column.size() > 1 && schema_.label_column[0] == '#' && schema_.label_column.size() <= 7 &&
+        schema_.label_column.find_first_not_of("0123456789", 1) == std::string::npos) {
+      label_index = static_cast<size_t>(std::stoul(schema_.label_column.substr(1)));
+    } else {
+      label_index = static_cast<size_t>(std::find(names.begin(), names.end(), schema_.label_column) - names.begin());
+    }
+    if (label_index >= column_count) {
+      std::vector<std::string> shown(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(names.size(), 12)));
+      fail("{}: no label column '{}' (schema {}; columns: {}{})", reader.source_name(), schema_.label_column, schema_.name,
+           fmt::join(shown, ", "), names.size() > shown.size() ? ", ..." : "");
+    }
+    size_t timestamp_index = column_count;
+    if (!schema_.timestamp_column.empty())
+      timestamp_index = static_cast<size_t>(std::find(names.begin(), names.end(), schema_.timestamp_column) - names.begin());
+    const bool file_has_timestamps = timestamp_index < column_count;
+    // Roles and the mapping onto the table's columns.
+    std::vector<std::pair<size_t, size_t>> feature_columns;      // (csv index, table column)
+    std::vector<std::pair<size_t, size_t>> categorical_columns;  // (csv index, categorical slot)
+    std::vector<std::string> file_features;
+    std::vector<std::string> file_categoricals;
+    for (size_t i = 0; i < column_count; ++i) {
+      if (i == label_index || i == timestamp_index) continue;
+      const std::string& name = names[i];
+      if (name.empty() || contains(schema_.drop_columns, name)) continue;
+      if (contains(schema_.categorical_columns, name)) {
+        require(!contains(file_categoricals, name), "{}: column '{}' appears twice", reader.source_name(), name);
+        file_categoricals.push_back(name);
+      } else {
+        require(!contains(file_features, name), "{}: column '{}' appears twice", reader.source_name(), name);
+        file_features.push_back(name);
+      }
+    }
+    if (first_file_) {
+      feature_names_ = file_features;
+      for (const auto& name : file_categoricals) categorical_.push_back({name, {}, {}});
+      lookups_.resize(categorical_.size());
+      has_timestamps_ = file_has_timestamps;
+      first_file_ = false;
+    } else {
+      std::vector<std::string> missing, extra;
+      for (const auto& n : feature_names_)
+        if (!contains(file_features, n)) missing.push_back(n);
+      for (const auto& n : file_features)
+        if (!contains(feature_names_, n)) extra.push_back(n);
+      for (const auto& c : categorical_)
+        if (!contains(file_categoricals, c.name)) missing.push_back(c.name);
+      require(missing.empty() && extra.empty() && file_categoricals.size() == categorical_.size(),
+              "{}: columns differ from {} (missing: {}; extra: {})", reader.source_name(), report_.files.front(),
+              missing.empty() ? "none" : fmt::format("{}", fmt::join(missing, ", ")),
+              extra.empty() ? "none" : fmt::format("{}", fmt::join(extra, ", ")));
+      require(file_has_timestamps == has_timestamps_, "{}: has {}timestamp column '{}' unlike {}", reader.source_name(),
+              file_has_timestamps ? "a " : "no ", schema_.timestamp_column, report_.files.front());
+    }
+    for (size_t i = 0; i < column_count; ++i) {
+      if (i == label_index || i == timestamp_index) continue;
+      const std::string& name = names[i];
+      if (auto it = std::find(feature_names_.begin(), feature_names_.end(), name); it != feature_names_.end() &&
+                                                                               !contains(schema_.drop_columns, name) &&
+                                                                               !contains(schema_.categorical_columns, name))
+        feature_columns.emplace_back(i, static_cast<size_t>(it - feature_names_.begin()));
+      for (size_t c = 0; c < categorical_.size(); ++c)
+        if (categorical_[c].name == name) categorical_columns.emplace_back(i, c);
+    }
+
+    const size_t feature_count = feature_names_.size();
+    std::vector<int32_t> codes(categorical_.size());
+    std::string last_label;
+    int32_t last_class = -1;
+    const std::string_view strip = schema_.label_strip_suffix;
+    auto example = [&](std::string_view what) {
+      if (rep.examples.size() < kMaxExamples)
+        rep.examples.push_back(fmt::format("{}:{}: {}", reader.source_name(), reader.line_number(), what));
+    };
+
+    while (reader.next_record(fields)) {
+      ++rep.records;
+      const size_t n = fields.size();
+      if (n < column_count) {
+        ++rep.short_rows;
+        example(fmt::format("short row ({} fields, {} expected)", n, column_count));
+        if (schema_.short_row == ShortRowPolicy::skip_row) {
+          ++rep.skipped_short;
+          continue;
+        }
+      } else if (n > column_count) {
+        ++rep.long_rows;
+        example(fmt::format("long row ({} fields, {} expected)", n, column_count));
+        if (schema_.long_row == LongRowPolicy::skip_row) {
+          ++rep.skipped_long;
+          continue;
+        }
+      }
+      std::string_view label = label_index < n ? trim(fields[label_index]) : std::string_view{};
+      if (!strip.empty() && label.size() >= strip.size() && label.substr(label.size() - strip.size()) == strip)
+        label.remove_suffix(strip.size());
+      if (label.empty()) {
+        ++rep.missing_labels;
+        ++rep.skipped_missing_label;
+        example("empty label");
+        continue;
+      }
+      const size_t base = values_.size();
+      values_.resize(base + feature_count, 0.0f);
+      float* row = values_.data() + base;
+      bool bad_value = false;
+      for (const auto& [csv_index, column] : feature_columns) {
+        if (csv_index >= n) continue;  // short row under the "zero" policy
+        float value;
+        const CellKind kind = parse_float_cell(fields[csv_index], value);
+        if (kind == CellKind::number) [[likely]] {
+          row[column] = value;
+          continue;
+        }
+        bad_value = true;
+        row[column] = 0.0f;
+        switch (kind) {
+          case CellKind::empty: ++rep.empty_cells; break;
+          case CellKind::infinite: ++rep.infinite_cells; break;
+          case CellKind::nan: ++rep.nan_cells; break;
+          default:
+            ++rep.unparseable_cells;
+            example(fmt::format("'{}' in column '{}' is not a number", fields[csv_index].substr(0, 40), names[csv_index]));
+            break;
+        }
+      }
+      if (bad_value && schema_.bad_value == BadValuePolicy::skip_row) {
+        values_.resize(base);
+        ++rep.skipped_bad_value;
+        continue;
+      }
+      int64_t timestamp = 0;
+      if (has_timestamps_) {
+        const std::string_view text = timestamp_index < n ? fields[timestamp_index] : std::string_view{};
+        if (!parse_timestamp(text, timestamp)) {
+          ++rep.bad_timestamps;
+          example(fmt::format("timestamp '{}' not understood", text.substr(0, 40)));
+          if (schema_.bad_timestamp == BadTimestampPolicy::skip_row) {
+            values_.resize(base);
+            ++rep.skipped_bad_timestamp;
+            continue;
+          }
+          timestamp = 0;
+        }
+        timestamps_.push_back(timestamp);
+      }
+      for (const auto& [csv_index, slot] : categorical_columns) {
+        const std::string_view value = csv_index < n ? trim(fields[csv_index]) : std::string_view{};
+        auto& lookup = lookups_[slot];
+        auto it = lookup.find(value);
+        if (it == lookup.end()) {
+          it = lookup.emplace(std::string(value), static_cast<int32_t>(categorical_[slot].vocabulary.size())).first;
+          categorical_[slot].vocabulary.emplace_back(value);
+        }
+        categorical_[slot].codes.push_back(it->second);
+      }
+      if (label != last_label || last_class < 0) {
+        auto it = class_lookup_.find(label);
+        if (it == class_lookup_.end()) {
+          it = class_lookup_.emplace(std::string(label), static_cast<int32_t>(class_names_.size())).first;
+          class_names_.emplace_back(label);
+        }
+        last_label.assign(label);
+        last_class = it->second;
+      }
+      class_ids_.push_back(last_class);
+    }
+    rep.bytes += reader.bytes_consumed();
+    rep.blank_lines += reader.blank_lines();
+    sources_.push_back({reader.source_name(), first_row, class_ids_.size() - first_row});
+  }
+
+  FeatureTable finish() {
+    FeatureTable t;
+    t.feature_names = std::move(feature_names_);
+    const auto rows = static_cast<Eigen::Index>(class_ids_.size());
+    const auto cols = static_cast<Eigen::Index>(t.feature_names.size());
+    t.features = Eigen::Map<const FeatureMatrix>(values_.data(), rows, cols);
+    values_ = {};
+    t.categorical = std::move(categorical_);
+    t.class_ids = std::move(class_ids_);
+    t.class_names = std::move(class_names_);
+    t.benign_label = schema_.benign_label;
+    t.timestamps = std::move(timestamps_);
+    t.sources = std::move(sources_);
+    report_.rows_kept = t.class_ids.size();
+    t.report = std::move(report_);
+    return t;
+  }
+
+ private:
+  const DatasetSchema& schema_;
+  bool first_file_ = true;
+  bool has_timestamps_ = false;
+  std::vector<std::string> feature_names_;
+  std::vector<CategoricalColumn> categorical_;
+  std::vector<std::map<std::string, int32_t, std::less<>>> lookups_;
+  std::vector<float> values_;
+  std::vector<int32_t> class_ids_;
+  std::vector<std::string> class_names_;
+  std::map<std::string, int32_t, std::less<>> class_lookup_;
+  std::vector<int64_t> timestamps_;
+  std::vector<SourceFile> sources_;
+  LoadReport report_;
+};
+
+bool is_data_file(const std::filesystem::path& p) {
+  const std::string name = p.filename().string();
+  for (const char* suffix : {".csv", ".csv.gz", ".txt", ".txt.gz"}) {
+    const std::string_view s(suffix);
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+FeatureTable load_dataset(const std::filesystem::path& file_or_directory, const DatasetSchema& schema) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  require(fs::exists(file_or_directory, ec), "cannot open {}: no such file or directory", file_or_directory.string());
+  TableBuilder builder(schema);
+  if (fs::is_directory(file_or_directory, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(file_or_directory))
+      if (entry.is_regular_file() && is_data_file(entry.path())) files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    require(!files.empty(), "{}: no .csv, .csv.gz, .txt or .txt.gz files in this directory", file_or_directory.string());
+    for (const auto& f : files) {
+      CsvReader reader(f, schema.delimiter);
+      builder.add(reader);
+    }
+  } else {
+    CsvReader reader(file_or_directory, schema.delimiter);
+    builder.add(reader);
+  }
+  return builder.finish();
+}
+
+FeatureTable load_csv_text(std::string_view text, const DatasetSchema& schema, std::string_view source_name) {
+  TableBuilder builder(schema);
+  CsvReader reader(text, source_name, schema.delimiter);
+  builder.add(reader);
+  return builder.finish();
+}
+
+}  // namespace metaids::data

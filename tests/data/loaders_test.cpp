@@ -1,0 +1,266 @@
+// Loading small CSVs written by the test: every malformed case is counted, handled as the
+// schema says, and never crashes.
+#include "data/loaders.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include "core/error.h"
+#include "data/temp_dir.h"
+
+namespace metaids::data {
+namespace {
+
+DatasetSchema simple_schema() {
+  DatasetSchema s;
+  s.name = "test";
+  s.label_column = "label";
+  s.benign_label = "ok";
+  s.drop_columns = {"id"};
+  return s;
+}
+
+TEST(Loader, CleanFile) {
+  const auto t = load_csv_text("id,a,b,label\n1,1.5,2,ok\n2,3,4,bad\n3,5,6,ok\n", simple_schema(), "t");
+  ASSERT_EQ(t.rows(), 3u);
+  EXPECT_EQ(t.feature_names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t.class_names, (std::vector<std::string>{"ok", "bad"}));
+  EXPECT_EQ(t.class_ids, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(t.features(1, 0), 3.0f);
+  EXPECT_EQ(t.features(2, 1), 6.0f);
+  EXPECT_EQ(t.report.rows_kept, 3u);
+  EXPECT_EQ(t.report.rows_skipped(), 0u);
+  EXPECT_FALSE(t.has_timestamps());
+}
+
+TEST(Loader, BadValuesZeroedAndCounted) {
+  const std::string text =
+      "id,a,b,label\r\n"
+      "1,Infinity,1,ok\r\n"
+      "2,NaN,2,ok\r\n"
+      "3,,3,ok\r\n"
+      "4,-inf,4,ok\r\n"
+      "5,abc,5,ok\r\n"
+      "6,7,8,ok\r\n";
+  const auto t = load_csv_text(text, simple_schema(), "t");
+  ASSERT_EQ(t.rows(), 6u);
+  EXPECT_EQ(t.report.infinite_cells, 2u);
+  EXPECT_EQ(t.report.nan_cells, 1u);
+  EXPECT_EQ(t.report.empty_cells, 1u);
+  EXPECT_EQ(t.report.unparseable_cells, 1u);
+  for (int r = 0; r < 5; ++r) EXPECT_EQ(t.features(r, 0), 0.0f) << r;
+  EXPECT_EQ(t.features(5, 0), 7.0f);
+  EXPECT_TRUE(t.features.allFinite());
+  EXPECT_FALSE(t.report.examples.empty());
+}
+
+TEST(Loader, BadValuesSkipRowPolicy) {
+  DatasetSchema s = simple_schema();
+  s.bad_value = BadValuePolicy::skip_row;
+  const auto t = load_csv_text("id,a,b,label\n1,Infinity,1,ok\n2,NaN,2,ok\n3,,3,ok\n4,1,1,ok\n", s, "t");
+  ASSERT_EQ(t.rows(), 1u);
+  EXPECT_EQ(t.report.skipped_bad_value, 3u);
+  EXPECT_EQ(t.report.records, 4u);
+}
+
+TEST(Loader, QuotedCellsWithCommas) {
+  DatasetSchema s = simple_schema();
+  s.categorical_columns = {"proto"};
+  const auto t = load_csv_text("id,proto,a,label\n1,\"tcp,udp\",\"1.5\",\"web, attack\"\n", s, "t");
+  ASSERT_EQ(t.rows(), 1u);
+  EXPECT_EQ(t.class_names[0], "web, attack");
+  EXPECT_EQ(t.features(0, 0), 1.5f);
+  ASSERT_EQ(t.categorical.size(), 1u);
+  EXPECT_EQ(t.categorical[0].vocabulary[0], "tcp,udp");
+}
+
+TEST(Loader, ShortAndLongRowsSkippedByDefault) {
+  const auto t = load_csv_text("id,a,b,label\n1,1,1,ok\n2,2,ok\n3,3,3,ok,extra\n4,4,4,ok\n", simple_schema(), "t");
+  EXPECT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.report.short_rows, 1u);
+  EXPECT_EQ(t.report.long_rows, 1u);
+  EXPECT_EQ(t.report.skipped_short, 1u);
+  EXPECT_EQ(t.report.skipped_long, 1u);
+}
+
+TEST(Loader, ShortRowsZeroAndLongRowsIgnoreExtra) {
+  DatasetSchema s = simple_schema();
+  s.label_column = "#1";  // label second, so a short row still has it
+  s.short_row = ShortRowPolicy::zero;
+  s.long_row = LongRowPolicy::ignore_extra;
+  const auto t = load_csv_text("id,label,a,b\n1,ok,5\n2,ok,6,7,8\n", s, "t");
+  ASSERT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.features(0, 0), 5.0f);
+  EXPECT_EQ(t.features(0, 1), 0.0f);
+  EXPECT_EQ(t.features(1, 1), 7.0f);
+  EXPECT_EQ(t.report.short_rows, 1u);
+  EXPECT_EQ(t.report.long_rows, 1u);
+  EXPECT_EQ(t.report.rows_skipped(), 0u);
+}
+
+TEST(Loader, EmptyLabelSkipped) {
+  const auto t = load_csv_text("id,a,b,label\n1,1,1,\n2,2,2,ok\n", simple_schema(), "t");
+  EXPECT_EQ(t.rows(), 1u);
+  EXPECT_EQ(t.report.missing_labels, 1u);
+}
+
+TEST(Loader, OnlyHeaderOrEmptyFile) {
+  EXPECT_EQ(load_csv_text("id,a,b,label\n", simple_schema(), "t").rows(), 0u);
+  EXPECT_EQ(load_csv_text("", simple_schema(), "t").rows(), 0u);
+}
+
+TEST(Loader, MissingLabelColumnIsAnError) {
+  try {
+    load_csv_text("id,a,b,klass\n1,1,1,ok\n", simple_schema(), "flows.csv");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no label column 'label'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Loader, MissingFileIsAnError) {
+  EXPECT_THROW(load_dataset("/nonexistent/dir/flows.csv", simple_schema()), Error);
+}
+
+TEST(Loader, GarbageNeverCrashes) {
+  // Binary junk, lone quotes, NULs: counted, not thrown.
+  std::string junk = "id,a,b,label\n";
+  for (int i = 0; i < 2000; ++i) junk.push_back(static_cast<char>((i * 7919) % 256));
+  junk += "\n\"\n,,,\n";
+  EXPECT_NO_THROW(load_csv_text(junk, simple_schema(), "junk"));
+}
+
+TEST(Loader, DirectoryLoadsAsOneTableByColumnName) {
+  test::TempDir dir;
+  dir.write("a.csv", "id,x,y,label\n1,1,2,ok\n");
+  dir.write("b.csv", "y,label,x,id\n20,bad,10,2\n");  // other column order
+  dir.write("notes.md", "not data");
+  const auto t = load_dataset(dir.path(), simple_schema());
+  ASSERT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.feature_names, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ(t.features(1, 0), 10.0f);
+  EXPECT_EQ(t.features(1, 1), 20.0f);
+  EXPECT_EQ(t.sources.size(), 2u);
+  EXPECT_EQ(t.report.files.size(), 2u);
+}
+
+TEST(Loader, DirectoryWithDifferentColumnsIsAnError) {
+  test::TempDir dir;
+  dir.write("a.csv", "id,x,y,label\n1,1,2,ok\n");
+  dir.write("b.csv", "id,x,z,label\n1,1,2,ok\n");
+  try {
+    load_dataset(dir.path(), simple_schema());
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("missing: y"), std::string::npos) << m;
+    EXPECT_NE(m.find("extra: z"), std::string::npos) << m;
+  }
+}
+
+TEST(Loader, CicFlowMeterVariantsMapOntoCanonicalNames) {
+  // Original CIC-IDS2017 (leading spaces, duplicated Fwd Header Length.1) and CSE-CIC-IDS2018.
+  const auto original = load_csv_text(
+      " Destination Port, Flow Duration, Total Fwd Packets, Fwd Header Length, Fwd Header Length.1,Flow Bytes/s, Label\n"
+      "80,100,3,40,40,Infinity,BENIGN\n"
+      "443,200,4,60,60,NaN,DDoS\n",
+      cicflowmeter_schema(), "orig.csv");
+  EXPECT_EQ(original.feature_names,
+            (std::vector<std::string>{"Flow Duration", "Total Fwd Packet", "Fwd Header Length", "Flow Bytes/s"}));
+  EXPECT_EQ(original.report.infinite_cells, 1u);
+  EXPECT_EQ(original.report.nan_cells, 1u);
+  EXPECT_FALSE(original.has_timestamps());
+  const auto cse = load_csv_text(
+      "Dst Port,Protocol,Timestamp,Flow Duration,Tot Fwd Pkts,Flow Byts/s,Fwd Header Len,Label\n"
+      "80,6,14/02/2018 08:31:01,100,3,5.5,40,Benign\n",
+      cicflowmeter_schema(), "cse.csv");
+  EXPECT_EQ(cse.feature_names,
+            (std::vector<std::string>{"Protocol", "Flow Duration", "Total Fwd Packet", "Flow Bytes/s", "Fwd Header Length"}));
+  ASSERT_TRUE(cse.has_timestamps());
+  int64_t expected = 0;
+  ASSERT_TRUE(parse_timestamp("2018-02-14 08:31:01", expected));
+  EXPECT_EQ(cse.timestamps[0], expected);
+}
+
+TEST(Loader, KddLabelsLoseTheirDotAndGzipIsRead) {
+  test::TempDir dir;
+  std::string text;
+  for (int i = 0; i < 3; ++i)
+    text += "0,tcp,http,SF,181,5450,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,8,8,0.00,0.00,0.00,0.00,1.00,0.00,0.00,9,9,1.00,"
+            "0.00,0.11,0.00,0.00,0.00,0.00,0.00,normal.\n";
+  text += "0,icmp,ecr_i,SF,1032,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,511,511,0.00,0.00,0.00,0.00,1.00,0.00,0.00,255,255,"
+          "1.00,0.00,1.00,0.00,0.00,0.00,0.00,0.00,smurf.\n";
+  const auto path = dir.path() / "kdd.gz";
+  gzFile gz = gzopen(path.c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  const auto t = load_dataset(path, kddcup99_schema());
+  ASSERT_EQ(t.rows(), 4u);
+  EXPECT_EQ(t.class_names, (std::vector<std::string>{"normal", "smurf"}));
+  EXPECT_EQ(t.feature_count(), 38u);
+  ASSERT_EQ(t.categorical.size(), 3u);
+  EXPECT_EQ(t.categorical[0].name, "protocol_type");
+  EXPECT_EQ(t.categorical[0].vocabulary, (std::vector<std::string>{"tcp", "icmp"}));
+}
+
+TEST(Timestamp, Formats) {
+  int64_t a = 0, b = 0, c = 0, d = 0;
+  ASSERT_TRUE(parse_timestamp("2017-07-05 18:12:15.650811", a));
+  ASSERT_TRUE(parse_timestamp("05/07/2017 18:12:15", b));
+  ASSERT_TRUE(parse_timestamp("5/7/2017 6:12:15 PM", c));
+  ASSERT_TRUE(parse_timestamp("1970-01-01 00:00:01", d));
+  EXPECT_EQ(d, 1000000);
+  EXPECT_EQ(a - b, 650811);
+  EXPECT_EQ(b, c);
+  EXPECT_FALSE(parse_timestamp("yesterday", a));
+  EXPECT_FALSE(parse_timestamp("2017-02-30 00:00:00", a));
+  EXPECT_FALSE(parse_timestamp("", a));
+}
+
+TEST(Schema, ParseAndRejectUnknownKeys) {
+  const auto s = parse_schema(nlohmann::json::parse(R"({
+    "label_column": "y", "benign_label": "normal", "drop_columns": ["ip"],
+    "categorical_columns": ["proto"], "timestamp_column": "ts",
+    "bad_rows": {"bad_value": "skip_row", "short_row": "zero", "long_row": "ignore_extra"}})"));
+  EXPECT_EQ(s.label_column, "y");
+  EXPECT_EQ(s.bad_value, BadValuePolicy::skip_row);
+  EXPECT_EQ(s.short_row, ShortRowPolicy::zero);
+  EXPECT_EQ(s.long_row, LongRowPolicy::ignore_extra);
+  EXPECT_THROW(parse_schema(nlohmann::json::parse(R"({"label_column": "y", "benign_label": "n", "lable": 1})")), Error);
+  EXPECT_THROW(parse_schema(nlohmann::json::parse(R"({"label_column": "y", "benign_label": "n", "bad_rows": {"x": "zero"}})")), Error);
+  EXPECT_THROW(parse_schema(nlohmann::json::parse(R"({"label_column": "y", "benign_label": "n", "bad_rows": {"bad_value": "drop"}})")), Error);
+  EXPECT_THROW(parse_schema(nlohmann::json::parse(R"({"benign_label": "n"})")), Error);
+  EXPECT_THROW(parse_schema(nlohmann::json::parse(R"({"label_column": "#x", "benign_label": "n"})")), Error);
+  // The JSON round-trips.
+  EXPECT_EQ(parse_schema(s.to_json()).to_json(), s.to_json());
+}
+
+TEST(Schema, SchemaFileDrivesLoading) {
+  test::TempDir dir;
+  const auto schema_path = dir.write("flows.schema.json", R"({
+    "label_column": "verdict", "benign_label": "clean", "drop_columns": ["host"],
+    "categorical_columns": ["proto"], "timestamp_column": "when", "delimiter": ";"})");
+  const auto data = dir.write("flows.csv", "host;when;proto;bytes;verdict\nh1;2020-01-01 00:00:00;tcp;10;clean\n"
+                                           "h2;2020-01-01 00:00:05;udp;20;scan\n");
+  const auto t = load_dataset(data, schema_by_name_or_file(schema_path.string()));
+  ASSERT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.feature_names, (std::vector<std::string>{"bytes"}));
+  EXPECT_EQ(t.timestamps[1] - t.timestamps[0], 5000000);
+  EXPECT_EQ(t.benign_label, "clean");
+  EXPECT_THROW(schema_by_name_or_file((dir.path() / "missing.json").string()), Error);
+}
+
+TEST(FeatureTable, SelectRowsAndHash) {
+  const auto t = load_csv_text("id,a,b,label\n1,1,2,ok\n2,3,4,bad\n3,5,6,ok\n", simple_schema(), "t");
+  const std::vector<size_t> rows{2, 0};
+  const auto s = t.select_rows(rows);
+  ASSERT_EQ(s.rows(), 2u);
+  EXPECT_EQ(s.features(0, 0), 5.0f);
+  EXPECT_EQ(s.class_names, t.class_names);
+  EXPECT_EQ(content_hash(t), content_hash(t.select_rows(std::vector<size_t>{0, 1, 2})));
+  EXPECT_NE(content_hash(t), content_hash(s));
+  EXPECT_EQ(content_hash(t).size(), 16u);
+}
+
+}  // namespace
+}  // namespace metaids::data
