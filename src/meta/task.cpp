@@ -1,0 +1,133 @@
+#include "meta/task.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace metaids::meta {
+
+EpisodeSampler::EpisodeSampler(LabelledView table, std::vector<int> classes, std::uint64_t seed)
+    : table_(table), classes_(std::move(classes)), rng_(seed) {
+  require(table_.data != nullptr && table_.labels != nullptr && table_.rows > 0 && table_.features > 0,
+          "episode sampler needs a non-empty table");
+  require(!classes_.empty(), "episode sampler needs at least one class");
+  int max_class = 0;
+  for (std::int64_t i = 0; i < table_.rows; ++i) max_class = std::max(max_class, table_.labels[i]);
+  for (int c : classes_) max_class = std::max(max_class, c);
+  rows_by_class_.assign(static_cast<size_t>(max_class) + 1, {});
+  for (std::int64_t i = 0; i < table_.rows; ++i) {
+    const int label = table_.labels[i];
+    if (label >= 0) rows_by_class_[static_cast<size_t>(label)].push_back(i);
+  }
+  for (std::int64_t i = 0; i < table_.rows * table_.features; ++i) {
+    if (!std::isfinite(table_.data[i]))
+      fail("feature table has a non-finite value at row {}, column {}: transform the features first (NaN/Inf are not "
+           "accepted by the learners)",
+           i / table_.features, i % table_.features);
+  }
+  for (int c : classes_) require(c >= 0 && !rows_by_class_[static_cast<size_t>(c)].empty(), "class {} has no rows", c);
+}
+
+std::int64_t EpisodeSampler::rows_of(int class_id) const {
+  if (class_id < 0 || static_cast<size_t>(class_id) >= rows_by_class_.size()) return 0;
+  return static_cast<std::int64_t>(rows_by_class_[static_cast<size_t>(class_id)].size());
+}
+
+Task<float> EpisodeSampler::sample(int ways, int shots, int queries) {
+  require(ways >= 1 && ways <= static_cast<int>(classes_.size()), "cannot draw {}-way episodes from {} classes", ways,
+          classes_.size());
+  std::vector<int> pool = classes_;
+  // Partial Fisher-Yates: the first `ways` entries become a random ordered subset.
+  for (int i = 0; i < ways; ++i) {
+    std::uniform_int_distribution<size_t> pick(static_cast<size_t>(i), pool.size() - 1);
+    std::swap(pool[static_cast<size_t>(i)], pool[pick(rng_)]);
+  }
+  pool.resize(static_cast<size_t>(ways));
+  return sample_classes(pool, shots, queries);
+}
+
+Task<float> EpisodeSampler::sample_with_anchor(int anchor, int ways, int shots, int queries) {
+  std::vector<int> pool;
+  for (int c : classes_)
+    if (c != anchor) pool.push_back(c);
+  require(ways >= 2 && ways - 1 <= static_cast<int>(pool.size()), "cannot draw {}-way episodes around class {} from {} other classes",
+          ways, anchor, pool.size());
+  for (int i = 0; i < ways - 1; ++i) {
+    std::uniform_int_distribution<size_t> pick(static_cast<size_t>(i), pool.size() - 1);
+    std::swap(pool[static_cast<size_t>(i)], pool[pick(rng_)]);
+  }
+  pool.resize(static_cast<size_t>(ways - 1));
+  pool.insert(pool.begin(), anchor);
+  return sample_classes(pool, shots, queries);
+}
+
+Task<float> EpisodeSampler::sample_classes(const std::vector<int>& classes, int shots, int queries) {
+  require(shots >= 1, "shots must be at least 1, got {}", shots);
+  require(queries != 0, "queries must be non-zero");
+  const int ways = static_cast<int>(classes.size());
+  const int d = table_.features;
+  // Per class: how many query rows it contributes.
+  std::vector<int> query_count(classes.size());
+  for (size_t c = 0; c < classes.size(); ++c) {
+    const std::int64_t available = rows_of(classes[c]);
+    if (queries > 0) {
+      require(available >= shots + queries,
+              "class {} has {} rows but an episode needs K + Q = {} + {} = {} (lower K or the query size)", classes[c],
+              available, shots, queries, shots + queries);
+      query_count[c] = queries;
+    } else {
+      require(available >= shots + 1, "class {} has {} rows but an episode needs K = {} support rows and at least one query",
+              classes[c], available, shots);
+      query_count[c] = static_cast<int>(std::min<std::int64_t>(available - shots, -queries));
+    }
+  }
+  int total_query = 0;
+  for (int q : query_count) total_query += q;
+
+  Task<float> task;
+  task.ways = ways;
+  task.classes = classes;
+  task.support.x.resize(d, static_cast<Eigen::Index>(ways) * shots);
+  task.query.x.resize(d, total_query);
+  task.support.y.reserve(static_cast<size_t>(ways * shots));
+  task.query.y.reserve(static_cast<size_t>(total_query));
+  int s_col = 0, q_col = 0;
+  std::vector<std::int64_t> scratch;
+  for (int c = 0; c < ways; ++c) {
+    const auto& rows = rows_by_class_[static_cast<size_t>(classes[static_cast<size_t>(c)])];
+    const int need = shots + query_count[static_cast<size_t>(c)];
+    // Draw `need` distinct rows: partial Fisher-Yates over a copy of the index list.
+    scratch.assign(rows.begin(), rows.end());
+    for (int i = 0; i < need; ++i) {
+      std::uniform_int_distribution<size_t> pick(static_cast<size_t>(i), scratch.size() - 1);
+      std::swap(scratch[static_cast<size_t>(i)], scratch[pick(rng_)]);
+    }
+    for (int i = 0; i < need; ++i) {
+      const float* row = table_.data + scratch[static_cast<size_t>(i)] * d;
+      if (i < shots) {
+        task.support.x.col(s_col++) = Eigen::Map<const Eigen::VectorXf>(row, d);
+        task.support.y.push_back(c);
+      } else {
+        task.query.x.col(q_col++) = Eigen::Map<const Eigen::VectorXf>(row, d);
+        task.query.y.push_back(c);
+      }
+    }
+  }
+  return task;
+}
+
+template <typename S>
+Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b) {
+  Batch<S> out;
+  out.x.resize(a.x.rows(), a.x.cols() + b.x.cols());
+  out.x << a.x, b.x;
+  out.y = a.y;
+  out.y.insert(out.y.end(), b.y.begin(), b.y.end());
+  return out;
+}
+
+template Batch<float> concatenate<float>(const Batch<float>&, const Batch<float>&);
+template Batch<double> concatenate<double>(const Batch<double>&, const Batch<double>&);
+
+}  // namespace metaids::meta

@@ -1,0 +1,105 @@
+#include "meta/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "meta/synthetic.h"
+
+namespace metaids::meta {
+namespace {
+
+SyntheticTable small_family() {
+  SyntheticFamilyConfig config;
+  config.features = 12;
+  config.signal_dims = 3;
+  config.classes = 20;
+  config.rows_per_class = 12;
+  return make_synthetic_family(config);
+}
+
+LearnerConfig small_learner(Algorithm algorithm) {
+  LearnerConfig config;
+  config.algorithm = algorithm;
+  config.inputs = 12;
+  config.ways = 3;
+  config.hidden = {16, 16};
+  config.embedding = 8;
+  config.inner_steps = 2;
+  return config;
+}
+
+Vector<float> train(Algorithm algorithm, int threads, int iterations, const std::filesystem::path& checkpoint = {},
+                    const std::filesystem::path& resume = {}) {
+  const SyntheticTable table = small_family();
+  const auto learner = make_learner<float>(small_learner(algorithm));
+  EpisodeSampler sampler(table.view(), class_range(0, 20), 11);
+  TrainerConfig config;
+  config.iterations = iterations;
+  config.meta_batch = 6;
+  config.shots = 2;
+  config.queries = 3;
+  config.threads = threads;
+  config.seed = 5;
+  config.checkpoint_path = checkpoint;
+  config.checkpoint_every = checkpoint.empty() ? 0 : 1;
+  MetaTrainer trainer(*learner, config, sampler);
+  if (!resume.empty()) trainer.load_checkpoint(resume);
+  trainer.run();
+  return trainer.current_parameters();
+}
+
+TEST(MetaTrainer, SameSeedGivesIdenticalParametersWithOneAndTwoThreads) {
+  for (Algorithm algorithm : all_algorithms()) {
+    const Vector<float> one = train(algorithm, 1, 8);
+    const Vector<float> two = train(algorithm, 2, 8);
+    EXPECT_TRUE(one == two) << to_string(algorithm) << ": max difference " << (one - two).cwiseAbs().maxCoeff();
+    const Vector<float> again = train(algorithm, 2, 8);
+    EXPECT_TRUE(two == again) << to_string(algorithm);
+  }
+}
+
+TEST(MetaTrainer, ResumingFromACheckpointIsBitIdentical) {
+  const auto dir = std::filesystem::temp_directory_path() / ("metaids_ckpt_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const Vector<float> straight = train(Algorithm::metasgd, 1, 10);
+  // Train 4 iterations (a checkpoint every iteration), then resume to 10.
+  train(Algorithm::metasgd, 1, 4, dir / "a.json");
+  const Vector<float> resumed = train(Algorithm::metasgd, 2, 10, {}, dir / "a.json");
+  EXPECT_TRUE(straight == resumed);
+  // A checkpoint of another algorithm, or a corrupt one, is refused.
+  EXPECT_THROW(train(Algorithm::maml, 1, 10, {}, dir / "a.json"), Error);
+  std::ofstream(dir / "bad.json") << "{\"format\": \"metaids-checkpoint\"";
+  EXPECT_THROW(train(Algorithm::metasgd, 1, 10, {}, dir / "bad.json"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MetaTrainer, ReportsProgressAndKeepsTheBestValidation) {
+  const SyntheticTable table = small_family();
+  const auto learner = make_learner<float>(small_learner(Algorithm::protonet));
+  EpisodeSampler train_sampler(table.view(), class_range(0, 14), 1);
+  EpisodeSampler validation_sampler(table.view(), class_range(14, 20), 2);
+  TrainerConfig config;
+  config.iterations = 20;
+  config.meta_batch = 4;
+  config.shots = 2;
+  config.queries = 3;
+  config.log_every = 5;
+  config.validate_every = 10;
+  config.validation_episodes = 10;
+  MetaTrainer trainer(*learner, config, train_sampler, &validation_sampler);
+  std::vector<TrainingProgress> reports;
+  trainer.run([&](const TrainingProgress& p) { reports.push_back(p); });
+  ASSERT_EQ(reports.size(), 4u);
+  EXPECT_EQ(reports.back().iteration, 20);
+  EXPECT_GT(reports.back().tasks_per_second, 0);
+  EXPECT_TRUE(std::isfinite(reports.back().validation_accuracy));
+  EXPECT_GE(trainer.best_validation_accuracy(), reports.back().validation_accuracy);
+}
+
+}  // namespace
+}  // namespace metaids::meta
