@@ -1,0 +1,93 @@
+// Packets in: capture files (pcap and pcapng, both through libpcap's pcap_open_offline) and
+// live interfaces. FlowMeter joins the decoder and the flow table and counts every frame
+// that did not become part of a flow, by reason.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "flow/decoder.h"
+#include "flow/flow_table.h"
+
+namespace metaids::flow {
+
+struct MeterStats {
+  uint64_t frames = 0;           // frames read
+  uint64_t wire_bytes = 0;       // their original lengths
+  uint64_t packets = 0;          // frames that became part of a flow
+  uint64_t first_fragments = 0;  // of those, first fragments of a fragmented IP packet
+  std::array<uint64_t, static_cast<size_t>(SkipReason::count)> skipped{};
+
+  uint64_t skipped_total() const;
+};
+
+class FlowMeter {
+ public:
+  FlowMeter(const FlowTableConfig& config, FlowSink& sink) : table_(config, sink) {}
+
+  // Decodes one frame and adds it to its flow, or counts why it was skipped.
+  void process(int link_type, int64_t timestamp_us, const uint8_t* data, uint32_t caplen, uint32_t wire_length) {
+    ++stats_.frames;
+    stats_.wire_bytes += wire_length;
+    PacketInfo packet;
+    const SkipReason reason = decode_packet(link_type, data, caplen, packet);
+    if (reason != SkipReason::none) {
+      ++stats_.skipped[static_cast<size_t>(reason)];
+      return;
+    }
+    packet.timestamp_us = timestamp_us;
+    packet.wire_bytes = wire_length;
+    ++stats_.packets;
+    stats_.first_fragments += packet.first_fragment ? 1 : 0;
+    table_.add(packet);
+  }
+  void count_skip(SkipReason reason) { ++stats_.skipped[static_cast<size_t>(reason)]; }
+  // Emits every open flow.
+  void finish() { table_.flush(); }
+
+  FlowTable& table() { return table_; }
+  const MeterStats& stats() const { return stats_; }
+
+ private:
+  FlowTable table_;
+  MeterStats stats_;
+};
+
+struct CaptureSummary {
+  double elapsed_s = 0.0;
+  bool live = false;
+  uint64_t kernel_received = 0;  // pcap_stats, live capture only
+  uint64_t kernel_dropped = 0;
+  uint64_t interface_dropped = 0;
+  std::string read_error;  // a read error that ended a file early (not a truncated last record)
+};
+
+// "packets=... flows=... skipped=... (reason=n ...) evicted=... elapsed=...s packets/s=..."
+std::string format_summary(const MeterStats& stats, const FlowTable& table, const CaptureSummary& summary);
+
+// Reads a capture file into the meter (without calling finish). Throws metaids::Error when
+// the file cannot be opened; a partial last record is counted as truncated_record.
+void read_capture_file(const std::string& path, FlowMeter& meter, CaptureSummary& summary);
+
+struct LiveOptions {
+  std::string interface;
+  std::string bpf_filter;
+  int snaplen = 262144;
+  int buffer_size_bytes = 0;  // 0: libpcap's default
+  bool immediate = false;
+  std::string drop_privileges_user;  // after the device is opened
+  int read_timeout_ms = 100;
+};
+
+// Captures until SIGINT/SIGTERM (see install_stop_signals) or request_stop(); calls `tick`
+// about every read timeout (the caller flushes output there). Fills the kernel statistics.
+void capture_live(const LiveOptions& options, FlowMeter& meter, CaptureSummary& summary,
+                  const std::function<void()>& tick);
+
+// SIGINT and SIGTERM stop a live capture cleanly (open flows are then flushed by the caller).
+void install_stop_signals();
+void request_stop();
+bool stop_requested();
+
+}  // namespace metaids::flow

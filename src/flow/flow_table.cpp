@@ -1,0 +1,230 @@
+#include "flow/flow_table.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace metaids::flow {
+namespace {
+constexpr size_t kInitialIndexSize = 1024;
+uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+}  // namespace
+
+FlowTable::FlowTable(const FlowTableConfig& config, FlowSink& sink) : config_(config), sink_(sink) {
+  require(config_.max_flows >= 1 && config_.max_flows <= (size_t{1} << 31),
+          "max flows must be between 1 and 2^31, got {}", config_.max_flows);
+  require(config_.flow_timeout_us > 0, "the flow timeout must be positive");
+  require(config_.activity_timeout_us > 0, "the activity timeout must be positive");
+  index_.assign(kInitialIndexSize, 0);
+  index_mask_ = kInitialIndexSize - 1;
+}
+
+size_t FlowTable::memory_bytes() const {
+  return chunks_.size() * kChunkSize * sizeof(FlowState) + links_.capacity() * sizeof(Link) +
+         index_.capacity() * sizeof(uint64_t) + free_slots_.capacity() * sizeof(uint32_t);
+}
+
+uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
+  const uint32_t tag = tag_of(hash);
+  for (uint64_t pos = tag & index_mask_;; pos = (pos + 1) & index_mask_) {
+    const uint64_t entry = index_[pos];
+    if (entry == 0) return kNil;
+    if (static_cast<uint32_t>(entry >> 32) == tag) {
+      const auto index = static_cast<uint32_t>(entry) - 1;
+      if (chunks_[index >> kChunkShift][index & (kChunkSize - 1)].key == key) return index;
+    }
+  }
+}
+
+void FlowTable::insert_index(uint64_t hash, uint32_t index) {
+  if ((index_count_ + 1) * 2 > index_.size()) grow_index();
+  const uint32_t tag = tag_of(hash);
+  uint64_t pos = tag & index_mask_;
+  while (index_[pos] != 0) pos = (pos + 1) & index_mask_;
+  index_[pos] = (uint64_t{tag} << 32) | (uint64_t{index} + 1);
+  ++index_count_;
+}
+
+void FlowTable::grow_index() {
+  std::vector<uint64_t> old(index_.size() * 2, 0);
+  old.swap(index_);
+  index_mask_ = index_.size() - 1;
+  for (const uint64_t entry : old) {
+    if (entry == 0) continue;
+    uint64_t pos = (entry >> 32) & index_mask_;
+    while (index_[pos] != 0) pos = (pos + 1) & index_mask_;
+    index_[pos] = entry;
+  }
+}
+
+void FlowTable::erase_index(const FlowKey& key, uint64_t hash) {
+  const uint32_t tag = tag_of(hash);
+  uint64_t pos = tag & index_mask_;
+  for (;; pos = (pos + 1) & index_mask_) {
+    const uint64_t entry = index_[pos];
+    if (entry == 0) return;  // not present (cannot happen for a live slot)
+    if (static_cast<uint32_t>(entry >> 32) == tag) {
+      const auto index = static_cast<uint32_t>(entry) - 1;
+      if (slot(index).key == key) break;
+    }
+  }
+  // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
+  uint64_t hole = pos;
+  for (uint64_t next = (hole + 1) & index_mask_; index_[next] != 0; next = (next + 1) & index_mask_) {
+    const uint64_t home = (index_[next] >> 32) & index_mask_;
+    // Move the entry back if its home is not in (hole, next] cyclically.
+    const bool home_in_range = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next);
+    if (!home_in_range) {
+      index_[hole] = index_[next];
+      hole = next;
+    }
+  }
+  index_[hole] = 0;
+  --index_count_;
+}
+
+uint32_t FlowTable::allocate_slot() {
+  if (!free_slots_.empty()) {
+    const uint32_t index = free_slots_.back();
+    free_slots_.pop_back();
+    return index;
+  }
+  if ((slots_used_ >> kChunkShift) >= chunks_.size()) {
+    chunks_.push_back(std::make_unique<FlowState[]>(kChunkSize));
+    links_.resize(chunks_.size() * kChunkSize);
+  }
+  return slots_used_++;
+}
+
+void FlowTable::unlink(List& list, uint32_t index) {
+  Link& link = links_[index];
+  if (link.prev != kNil) links_[link.prev].next = link.next; else list.head = link.next;
+  if (link.next != kNil) links_[link.next].prev = link.prev; else list.tail = link.prev;
+  link.prev = link.next = kNil;
+}
+
+void FlowTable::push_back(List& list, uint32_t index) {
+  Link& link = links_[index];
+  link.prev = list.tail;
+  link.next = kNil;
+  if (list.tail != kNil) links_[list.tail].next = index; else list.head = index;
+  list.tail = index;
+}
+
+void FlowTable::release(uint32_t index) {
+  FlowState& flow = slot(index);
+  erase_index(flow.key, hash_flow_key(flow.key));
+  if (flow.expired) {
+    unlink(expired_, index);
+    --expired_count_;
+  } else {
+    unlink(active_, index);
+    --active_count_;
+  }
+  free_slots_.push_back(index);
+}
+
+void FlowTable::make_room() {
+  // Forget remembered expired flows first, then evict the least recently seen open flow.
+  if (expired_.head != kNil) {
+    release(expired_.head);
+    return;
+  }
+  const uint32_t victim = active_.head;
+  emit(slot(victim), FlowEnd::evicted);
+  ++evicted_;
+  release(victim);
+}
+
+void FlowTable::emit(FlowState& flow, FlowEnd reason) {
+  ++emitted_;
+  sink_.on_flow(flow, reason);
+}
+
+void FlowTable::start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, bool fresh) {
+  const FlowKey key = flow.key;
+  const bool id_src_is_a = flow.id_src_is_a;
+  const int64_t connection_start = flow.connection_start_us;
+  flow = FlowState{};
+  flow.key = key;
+  bool src_is_a = packet_is_a;
+  // A SYN/ACK without its SYN: the client is the SYN/ACK's destination.
+  if (fresh && packet.protocol == kProtoTcp && packet.has_flag(tcp_flag::kSyn) &&
+      packet.has_flag(tcp_flag::kAck)) {
+    src_is_a = !packet_is_a;
+  }
+  flow.src_is_a = src_is_a;
+  flow.id_src_is_a = fresh ? src_is_a : id_src_is_a;
+  flow.connection_start_us = fresh ? packet.timestamp_us : connection_start;
+  flow.start(packet, packet_is_a == src_is_a);
+}
+
+void FlowTable::add(const PacketInfo& packet) {
+  bool packet_is_a = true;
+  const FlowKey key = make_flow_key(packet, packet_is_a);
+  const uint64_t hash = hash_flow_key(key);
+  uint32_t index = find(key, hash);
+  if (index == kNil) {
+    if (active_count_ + expired_count_ >= config_.max_flows) make_room();
+    index = allocate_slot();
+    FlowState& flow = slot(index);
+    flow.key = key;
+    start_flow(flow, packet, packet_is_a, /*fresh=*/true);
+    insert_index(hash, index);
+    push_back(active_, index);
+    ++active_count_;
+  } else {
+    FlowState& flow = slot(index);
+    if (flow.expired) {
+      unlink(expired_, index);
+      --expired_count_;
+      start_flow(flow, packet, packet_is_a, /*fresh=*/false);
+      push_back(active_, index);
+      ++active_count_;
+    } else {
+      const bool icmp = flow.key.protocol == kProtoIcmp || flow.key.protocol == kProtoIcmpV6;
+      if (packet.timestamp_us - flow.start_us > config_.flow_timeout_us) {
+        emit(flow, FlowEnd::flow_timeout);
+        start_flow(flow, packet, packet_is_a, /*fresh=*/false);
+      } else if (flow.tcp_state == FlowState::Tcp::ready_for_termination && packet.has_flag(tcp_flag::kSyn)) {
+        emit(flow, FlowEnd::tcp_termination);
+        start_flow(flow, packet, packet_is_a, /*fresh=*/true);
+      } else if (icmp && packet.icmp_type != flow.icmp_type && packet.icmp_code != flow.icmp_code) {
+        emit(flow, FlowEnd::icmp_change);
+        start_flow(flow, packet, packet_is_a, /*fresh=*/false);
+      } else {
+        flow.add_packet(packet, packet_is_a == flow.src_is_a, config_.activity_timeout_us);
+      }
+      if (active_.tail != index) {
+        unlink(active_, index);
+        push_back(active_, index);
+      }
+    }
+  }
+  expire_idle(packet.timestamp_us);
+}
+
+void FlowTable::expire_idle(int64_t now_us) {
+  while (active_.head != kNil) {
+    const uint32_t index = active_.head;
+    FlowState& flow = slot(index);
+    if (now_us - flow.last_us <= config_.flow_timeout_us) break;
+    emit(flow, FlowEnd::idle_timeout);
+    unlink(active_, index);
+    --active_count_;
+    flow.expired = true;
+    push_back(expired_, index);
+    ++expired_count_;
+    if (expired_count_ > config_.max_remembered_expired) release(expired_.head);
+  }
+}
+
+void FlowTable::flush() {
+  for (uint32_t index = active_.head; index != kNil; index = links_[index].next) {
+    emit(slot(index), FlowEnd::end_of_input);
+  }
+  while (active_.head != kNil) release(active_.head);
+  while (expired_.head != kNil) release(expired_.head);
+}
+
+}  // namespace metaids::flow

@@ -1,0 +1,205 @@
+// Golden tests against ../shared/data/pcaps-reference: every shared capture through the flow
+// meter, compared flow by flow with the corrected CICFlowMeter (GintsEngelen fork) and, for
+// IPv6 (which that tool does not read), with Argus. See docs/flow-features.md for the
+// deliberate differences that are excluded here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "common/shared_data.h"
+#include "golden_support.h"
+
+namespace metaids::flow::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path reference_dir() { return metaids::test::shared_data_dir() / "pcaps-reference"; }
+fs::path pcaps_dir() { return metaids::test::shared_data_dir() / "pcaps"; }
+
+// The fork's name for a column where it differs from the improved CIC-IDS2017 header.
+std::string fork_column(Feature feature) {
+  if (feature == Feature::total_tcp_flow_time) return "Total Connection Flow Time";
+  return std::string(feature_name(feature));
+}
+
+bool close_enough(double ours, double theirs) {
+  const double scale = std::max({1.0, std::fabs(ours), std::fabs(theirs)});
+  return std::fabs(ours - theirs) <= 1e-6 * scale;
+}
+
+struct Mismatches {
+  size_t count = 0;
+  std::vector<std::string> examples;
+  void add(const std::string& example) {
+    ++count;
+    if (examples.size() < 4) examples.push_back(example);
+  }
+};
+
+TEST(FlowGolden, EveryCaptureMatchesCorrectedCicFlowMeter) {
+  METAIDS_REQUIRE_SHARED_DATA("pcaps-reference");
+  METAIDS_REQUIRE_SHARED_DATA("pcaps");
+  const auto captures = shared_captures(reference_dir());
+  ASSERT_EQ(captures.size(), 169u);
+  size_t compared_flows = 0, fork_flows_skipped = 0, our_ipv6_flows = 0;
+  std::map<std::string, Mismatches> by_feature;
+  Mismatches missing, extra;
+  for (const auto& capture : captures) {
+    const MeterRun run = run_meter(pcaps_dir() / capture);
+    // The fork's protocol-0 rows are decoder artefacts (ARP/IPv6/802.11 frames read as IPv4)
+    // or non-first fragments and TSO frames: metaids counts those frames as skipped instead.
+    std::multimap<std::string, CsvRow> fork;
+    for (auto& row : read_csv(reference_dir() / (capture.string() + ".cicflowmeter-fork.csv"))) {
+      if (row["Protocol"] == "0") {
+        ++fork_flows_skipped;
+        continue;
+      }
+      const std::string key = tuple_key(std::stoi(row["Protocol"]), row["Src IP"], std::stoi(row["Src Port"]),
+                                        row["Dst IP"], std::stoi(row["Dst Port"])) +
+                              "@" + std::to_string(parse_utc_timestamp_us(row["Timestamp"]));
+      fork.emplace(key, std::move(row));
+    }
+    for (const auto& flow : run.flows) {
+      if (flow.ip_version == 6) {
+        ++our_ipv6_flows;  // compared with Argus below
+        continue;
+      }
+      const auto& id = flow.identity;
+      const std::string key = tuple_key(id.protocol, id.src_ip, id.src_port, id.dst_ip, id.dst_port) + "@" +
+                              std::to_string(flow.start_us);
+      const auto found = fork.find(key);
+      if (found == fork.end()) {
+        extra.add(capture.string() + " " + id.flow_id + " " + id.timestamp);
+        continue;
+      }
+      const CsvRow& row = found->second;
+      ++compared_flows;
+      const std::string where = capture.string() + " " + id.flow_id + " " + id.timestamp;
+      if (row.at("Flow ID") != id.flow_id) by_feature["Flow ID"].add(where + " ours=" + id.flow_id);
+      if (row.at("Src IP") != id.src_ip) by_feature["Src IP"].add(where + " ours=" + id.src_ip);
+      for (size_t i = 0; i < kFeatureCount; ++i) {
+        const auto feature = static_cast<Feature>(i);
+        const auto column = row.find(fork_column(feature));
+        if (column == row.end()) continue;
+        const double theirs = std::stod(column->second);
+        if (!close_enough(flow.features[i], theirs)) {
+          by_feature[std::string(feature_name(feature))].add(where + " ours=" + std::to_string(flow.features[i]) +
+                                                             " fork=" + column->second);
+        }
+      }
+      fork.erase(found);
+    }
+    for (const auto& [key, row] : fork) missing.add(capture.string() + " " + key);
+  }
+  std::printf("golden: %zu flows compared with the corrected CICFlowMeter, %zu fork artefact rows skipped, "
+              "%zu IPv6 flows left to Argus\n",
+              compared_flows, fork_flows_skipped, our_ipv6_flows);
+  auto report = [](const std::string& what, const Mismatches& m) {
+    if (m.count == 0) return;
+    std::printf("  %-28s %zu mismatches\n", what.c_str(), m.count);
+    for (const auto& e : m.examples) std::printf("      %s\n", e.c_str());
+  };
+  report("flows missing from metaids", missing);
+  report("flows only in metaids", extra);
+  for (const auto& [feature, m] : by_feature) report(feature, m);
+  EXPECT_EQ(missing.count, 0u);
+  EXPECT_EQ(extra.count, 0u);
+  // Flow sets, packet and byte counts must agree exactly; other features within 1e-6 relative.
+  for (const auto& [feature, m] : by_feature) {
+    EXPECT_EQ(m.count, 0u) << feature << " differs in " << m.count << " flows";
+  }
+  EXPECT_GT(compared_flows, 7000u);
+}
+
+// IPv6: the corrected CICFlowMeter does not read it; Argus and tshark agree on every IPv6
+// tuple of the shared captures, so the packets per tuple must equal Argus'.
+TEST(FlowGolden, Ipv6FlowsMatchArgus) {
+  METAIDS_REQUIRE_SHARED_DATA("pcaps-reference");
+  METAIDS_REQUIRE_SHARED_DATA("pcaps");
+  size_t compared = 0;
+  for (const auto& capture : shared_captures(reference_dir())) {
+    const MeterRun run = run_meter(pcaps_dir() / capture);
+    std::map<std::string, uint64_t> ours;
+    for (const auto& flow : run.flows) {
+      if (flow.ip_version != 6) continue;
+      const auto& id = flow.identity;
+      const auto packets = static_cast<uint64_t>(flow.features[static_cast<size_t>(Feature::total_fwd_packets)] +
+                                                 flow.features[static_cast<size_t>(Feature::total_bwd_packets)]);
+      ours[tuple_key(id.protocol, id.src_ip, id.src_port, id.dst_ip, id.dst_port)] += packets;
+    }
+    if (ours.empty()) continue;
+    std::map<std::string, uint64_t> argus;
+    for (auto& row : read_csv(reference_dir() / (capture.string() + ".argus.csv"))) {
+      if (row["SrcAddr"].find(':') == std::string::npos) continue;  // IPv4 or MAC records
+      const int protocol = std::atoi(row["Proto"].c_str());
+      const bool ported = protocol == 6 || protocol == 17;
+      const int sport = ported ? std::atoi(row["Sport"].c_str()) : 0;
+      const int dport = ported ? std::atoi(row["Dport"].c_str()) : 0;
+      argus[tuple_key(protocol, row["SrcAddr"], sport, row["DstAddr"], dport)] +=
+          std::stoull(row["SrcPkts"]) + std::stoull(row["DstPkts"]);
+    }
+    for (const auto& [key, packets] : ours) {
+      const auto found = argus.find(key);
+      // Argus merges ICMPv6 by type/code, so only TCP/UDP tuples are compared one to one.
+      if (!(key.starts_with("6|") || key.starts_with("17|"))) continue;
+      ASSERT_NE(found, argus.end()) << capture << " " << key << " not in Argus";
+      EXPECT_EQ(packets, found->second) << capture << " " << key;
+      ++compared;
+    }
+  }
+  std::printf("golden: %zu IPv6 TCP/UDP tuples compared with Argus\n", compared);
+  EXPECT_GE(compared, 6u);
+}
+
+// metaids' own outputs for a few small captures, kept in tests/data/flow/: any change in
+// output shows as a diff. METAIDS_REGENERATE_GOLDEN=1 rewrites them.
+TEST(FlowGolden, OwnGoldenOutputsUnchanged) {
+  METAIDS_REQUIRE_SHARED_DATA("pcaps");
+  const std::vector<std::string> captures = {
+      "chrissanders-packets/http_google.pcapng",        "chrissanders-packets/http_ip4and6.pcapng",
+      "chrissanders-packets/icmp_traceroute.pcapng",    "chrissanders-packets/ipv6_fragments.pcapng",
+      "chrissanders-packets/ppa1e/ipfragments.pcap",    "chrissanders-packets/ppa2e/tcp_teardown.pcap",
+      "chrissanders-packets/dns_tcp.pcapng",            "chrissanders-packets/dhcp6_outlease_acquisition.pcapng",
+      "chrissanders-packets/mail_sender_attachment.pcapng", "slips-dataset/test12-icmp-portscan.pcap",
+  };
+  const bool regenerate = std::getenv("METAIDS_REGENERATE_GOLDEN") != nullptr &&
+                          std::string(std::getenv("METAIDS_REGENERATE_GOLDEN")) == "1";
+  for (const auto& capture : captures) {
+    const MeterRun run = run_meter(pcaps_dir() / capture);
+    std::vector<std::string> rows;
+    for (const auto& flow : run.flows) {
+      std::string row = flow.identity.flow_id + "," + flow.identity.timestamp;
+      for (size_t i = 0; i < kFeatureCount; ++i) {
+        char number[64];
+        std::snprintf(number, sizeof(number), ",%.10g", flow.features[i]);
+        row += number;
+      }
+      rows.push_back(row);
+    }
+    std::sort(rows.begin(), rows.end());  // emission order is not part of the contract
+    std::string text = csv_header(true) + "\n";
+    for (const auto& row : rows) text += row + "\n";
+    text += run.summary.substr(0, run.summary.find(" elapsed=")) + "\n";
+    std::string name = capture;
+    std::replace(name.begin(), name.end(), '/', '_');
+    const fs::path golden = metaids::test::test_data_dir() / "flow" / (name + ".golden.csv");
+    if (regenerate) {
+      fs::create_directories(golden.parent_path());
+      std::ofstream(golden) << text;
+      continue;
+    }
+    ASSERT_TRUE(fs::exists(golden)) << golden << " missing; run with METAIDS_REGENERATE_GOLDEN=1";
+    std::ifstream in(golden);
+    const std::string expected((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text, expected) << "output for " << capture << " changed; if intended, regenerate with "
+                              << "METAIDS_REGENERATE_GOLDEN=1 and review the diff of " << golden;
+  }
+}
+
+}  // namespace
+}  // namespace metaids::flow::test
