@@ -16,6 +16,7 @@ Extra lines: adapt_latency (5-shot binary task, 78-64-64-2, 10 inner SGD steps) 
 score_throughput (flows/s through 78-64-64-2, batch 4096, softmax scores).
 
 Run:  /usr/bin/python3 bench/peers/meta_bench_torch.py [--seconds 5] [--threads 1] [--repeat 1]
+          [--clock wall|cpu]
           [--algorithms maml,fomaml,reptile,anil,metasgd,protonet,adapt_latency,score_throughput]
 The FLOP model behind "gflops" is `flops_per_task` below; docs/peers.md explains it.
 """
@@ -273,16 +274,28 @@ def make_state(algorithm, generator):
 
 # ----------------------------------------------------------------------------- runners
 
+# The clock the rates are computed with: wall time (default), or with --clock cpu this
+# process's CPU time, which on a shared, busy machine approximates the unloaded wall time of
+# a one-thread run.
+CLOCK = {"name": "wall", "now": time.perf_counter}
+
+
 def timed_loop(seconds, body, warmup=2):
+    """Runs body() until `seconds` of CLOCK have passed; (count, clock s, {wall, cpu s})."""
     for _ in range(warmup):
         body()
-    count, start = 0, time.perf_counter()
+    now = CLOCK["now"]
+    count, start = 0, now()
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
     while True:
         body()
         count += 1
-        elapsed = time.perf_counter() - start
+        elapsed = now() - start
         if elapsed >= seconds:
-            return count, elapsed
+            return count, elapsed, {
+                "clock": CLOCK["name"],
+                "wall_seconds": round(time.perf_counter() - wall_start, 3),
+                "cpu_seconds": round(time.process_time() - cpu_start, 3)}
 
 
 def bench_algorithm(algorithm, seconds, threads, impl, tasks):
@@ -298,9 +311,9 @@ def bench_algorithm(algorithm, seconds, threads, impl, tasks):
         batch = [tasks[(start + i) % len(tasks)] for i in range(META_BATCH)]
         losses.append(step(state, batch))
 
-    meta_steps, elapsed = timed_loop(seconds, one_meta_step)
+    meta_steps, elapsed, clocks = timed_loop(seconds, one_meta_step)
     tasks_per_s = meta_steps * META_BATCH / elapsed
-    return {"impl": impl, "algorithm": algorithm, "threads": threads,
+    return clocks | {"impl": impl, "algorithm": algorithm, "threads": threads,
             "tasks_per_s": round(tasks_per_s, 1), "meta_steps": meta_steps,
             "seconds": round(elapsed, 3),
             "gflops": round(tasks_per_s * flops_per_task(algorithm) / 1e9, 3),
@@ -318,7 +331,7 @@ def bench_adapt_latency(seconds, threads, impl):
     def adapt():
         t = tasks[cursor[0] % len(tasks)]
         cursor[0] += 1
-        start = time.perf_counter()
+        start = CLOCK["now"]()
         fast = [p.detach().requires_grad_(True) for p in params]
         for _ in range(ADAPT_STEPS):
             loss = F.cross_entropy(forward(fast, t.x_support), t.y_support)
@@ -327,13 +340,13 @@ def bench_adapt_latency(seconds, threads, impl):
                 fast = [p - INNER_ALPHA * g for p, g in zip(fast, grads)]
             for p in fast:
                 p.requires_grad_(True)
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK["now"]() - start)
 
-    count, elapsed = timed_loop(seconds, adapt, warmup=5)
+    count, elapsed, clocks = timed_loop(seconds, adapt, warmup=5)
     times = times[5:]
     mean_us = 1e6 * sum(times) / len(times)
     flops = ADAPT_STEPS * 6 * 2 * ADAPT_SHOTS * matmul_macs(SCORE_SIZES)
-    return {"impl": impl, "algorithm": "adapt_latency", "threads": threads,
+    return clocks | {"impl": impl, "algorithm": "adapt_latency", "threads": threads,
             "latency_us": round(mean_us, 1),
             "latency_us_median": round(1e6 * statistics.median(times), 1),
             "adaptations": count, "seconds": round(elapsed, 3),
@@ -352,9 +365,9 @@ def bench_score_throughput(seconds, threads, impl):
             probability = torch.softmax(forward(params, x), dim=1)[:, 1]
             sink[0] += float(probability[0])
 
-    batches, elapsed = timed_loop(seconds, score)
+    batches, elapsed, clocks = timed_loop(seconds, score)
     flows_per_s = batches * SCORE_BATCH / elapsed
-    return {"impl": impl, "algorithm": "score_throughput", "threads": threads,
+    return clocks | {"impl": impl, "algorithm": "score_throughput", "threads": threads,
             "flows_per_s": round(flows_per_s), "batches": batches, "batch": SCORE_BATCH,
             "seconds": round(elapsed, 3),
             "gflops": round(flows_per_s * 2 * matmul_macs(SCORE_SIZES) / 1e9, 3),
@@ -384,6 +397,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="timed windows per algorithm; the fastest is printed (1)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="rates from wall time (default) or this process's CPU time")
     parser.add_argument("--algorithms", default=",".join(ALL_ALGORITHMS + EXTRAS),
                         help="comma-separated subset of "
                              + ",".join(ALL_ALGORITHMS + EXTRAS) + " (default: all)")
@@ -396,6 +411,8 @@ def main():
     if args.threads < 1 or not args.seconds > 0 or args.repeat < 1:
         sys.exit("meta_bench_torch: error: --threads and --repeat must be >= 1, --seconds > 0")
 
+    if args.clock == "cpu":
+        CLOCK.update(name="cpu", now=time.process_time)
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     torch.set_default_dtype(torch.float32)
@@ -417,6 +434,8 @@ def main():
 
     for algorithm in algorithms:
         line = max((run_once(algorithm) for _ in range(args.repeat)), key=speed)
+        first = ("impl", "algorithm", "threads")
+        line = {k: line[k] for k in first} | {k: v for k, v in line.items() if k not in first}
         line["repeat"] = args.repeat
         line["blas"] = blas
         print(json.dumps(line), flush=True)
