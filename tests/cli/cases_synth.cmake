@@ -1,0 +1,11 @@
+# metaids synth: bad options give one line on stderr and a non-zero exit.
+metaids_cli_case(synth_missing_out nonzero "out" synth)
+metaids_cli_case(synth_unknown_family nonzero "unknown traffic family 'nosuch'" synth --out synth_bad.pcap --families web,nosuch)
+metaids_cli_case(synth_empty_family nonzero "unknown traffic family ''" synth --out synth_bad.pcap --families web,)
+metaids_cli_case(synth_packets_and_sessions nonzero "excludes" synth --out synth_bad.pcap --packets 10 --sessions 10)
+metaids_cli_case(synth_zero_packets nonzero "packets" synth --out synth_bad.pcap --packets 0)
+metaids_cli_case(synth_negative_duration nonzero "duration" synth --out synth_bad.pcap --duration -1)
+metaids_cli_case(synth_bad_seed nonzero "seed" synth --out synth_bad.pcap --seed abc)
+metaids_cli_case(synth_unwritable nonzero "cannot write" synth --out /nonexistent-dir/x.pcap)
+metaids_cli_case(synth_writes_exact_packets 0 "wrote synth_ok.pcap: 250 packets" synth --out synth_ok.pcap --truth synth_ok.csv --packets 250 --seed 4)
+metaids_cli_case(synth_one_family 0 "family: dns=" synth --out synth_dns.pcap --sessions 10 --families dns)
