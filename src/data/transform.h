@@ -47,6 +47,7 @@ class FeatureTransform {
   struct Categories {
     std::string column;
     std::vector<std::string> values;
+    bool operator==(const Categories&) const = default;
   };
   const std::vector<Categories>& categories() const { return categories_; }
   const std::vector<float>& mean() const { return mean_; }

@@ -1,0 +1,168 @@
+#include "data/experiment.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "common/shared_data.h"
+#include "core/error.h"
+#include "data/loaders.h"
+#include "data/temp_dir.h"
+
+namespace metaids::data {
+namespace {
+
+nlohmann::json families_config() {
+  return nlohmann::json::parse(R"({
+    "name": "t",
+    "dataset": {"schema": "flows.schema.json", "path": "flows.csv"},
+    "split": {"kind": "families", "benign_label": "benign",
+              "meta_train_families": ["a", "b"], "meta_test_families": ["c"], "rare_families": ["d"],
+              "validation_family": "b"},
+    "episodes": {"shots": [1, 5], "query": 3, "episodes": 10, "test_seed": 7},
+    "seeds": [0]
+  })");
+}
+
+// Benign rows with shuffled timestamps, families a..d, and one unlisted family e.
+void write_synthetic(const test::TempDir& dir) {
+  dir.write("flows.schema.json",
+            R"({"label_column": "label", "benign_label": "benign", "timestamp_column": "ts", "drop_columns": ["ts"]})");
+  std::string csv = "ts,x,y,label\n";
+  for (int i = 0; i < 100; ++i) {
+    const int second = (i * 37) % 100;  // a permutation of 0..99
+    csv += fmt::format("2020-01-01 00:{:02}:{:02},{},{},benign\n", second / 60, second % 60, i, second);
+  }
+  const char* families[] = {"a", "b", "c", "d", "e"};
+  for (int i = 0; i < 50; ++i) csv += fmt::format("2020-01-01 01:00:00,{},{},{}\n", 1000 + i, i, families[i % 5]);
+  dir.write("flows.csv", csv);
+}
+
+TEST(ExperimentConfig, ParsesAndRejectsUnknownKeysAndBadBounds) {
+  const auto c = parse_experiment_config(families_config());
+  EXPECT_EQ(c.episodes.shots, (std::vector<int>{1, 5}));
+  EXPECT_EQ(c.episodes.test_seed, 7u);
+  EXPECT_EQ(c.validation_family, "b");
+  EXPECT_EQ(parse_experiment_config(c.to_json()).to_json(), c.to_json());
+  auto bad = families_config();
+  bad["split"]["meta_tset_families"] = nlohmann::json::array();
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["colour"] = "blue";
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["episodes"]["query"] = 0;
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["episodes"]["shots"] = {1, 5000};
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["split"]["benign_train_fraction"] = 1.0;
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["split"]["meta_test_families"] = {"a"};  // also meta-train
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["split"]["validation_family"] = "c";  // a test family
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+  bad = families_config();
+  bad["seeds"] = {-1};
+  EXPECT_THROW(parse_experiment_config(bad), Error);
+}
+
+TEST(ExperimentConfig, ShippedConfigsParse) {
+  for (const char* name : {"configs/cicids2017.json", "configs/nslkdd.json"}) {
+    const auto c = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / name);
+    EXPECT_EQ(c.episodes.shots, (std::vector<int>{1, 5, 10})) << name;
+    EXPECT_EQ(c.episodes.query, 15);
+    EXPECT_EQ(c.episodes.episodes, 1000);
+    EXPECT_EQ(c.seeds, (std::vector<uint64_t>{0, 1, 2}));
+  }
+}
+
+TEST(Split, FamiliesAndBenignTimeSplit) {
+  test::TempDir dir;
+  write_synthetic(dir);
+  auto config = parse_experiment_config(families_config());
+  config.config_dir = dir.path();
+  const ExperimentData d = prepare_experiment(config, dir.path());
+  // No meta-test, rare or unlisted family row in meta-train, and the reverse.
+  for (const int32_t id : d.meta_train.class_ids) {
+    const std::string& label = d.meta_train.class_names[static_cast<size_t>(id)];
+    EXPECT_TRUE(label == "benign" || label == "a" || label == "b") << label;
+  }
+  for (const int32_t id : d.meta_test.class_ids) {
+    const std::string& label = d.meta_test.class_names[static_cast<size_t>(id)];
+    EXPECT_TRUE(label == "benign" || label == "c" || label == "d") << label;
+  }
+  // 60/40 by time: every meta-train benign row is earlier than every meta-test benign row.
+  const auto train_benign = d.meta_train.rows_of_class("benign");
+  const auto test_benign = d.meta_test.rows_of_class("benign");
+  EXPECT_EQ(train_benign.size(), 60u);
+  EXPECT_EQ(test_benign.size(), 40u);
+  int64_t latest_train = INT64_MIN, earliest_test = INT64_MAX;
+  for (const size_t r : train_benign) latest_train = std::max(latest_train, d.meta_train.timestamps[r]);
+  for (const size_t r : test_benign) earliest_test = std::min(earliest_test, d.meta_test.timestamps[r]);
+  EXPECT_LT(latest_train, earliest_test);
+  // Class ids agree between the two tables.
+  EXPECT_EQ(d.meta_train.class_names, d.meta_test.class_names);
+  EXPECT_EQ(d.benign_class, d.meta_test.class_id("benign"));
+  // The transform is fitted on meta-train rows only.
+  EXPECT_EQ(d.transform, FeatureTransform::fit(d.meta_train));
+  EXPECT_EQ(d.meta_train_x.rows(), static_cast<Eigen::Index>(d.meta_train.rows()));
+  EXPECT_EQ(d.meta_test_x.cols(), static_cast<Eigen::Index>(d.transform.output_dim()));
+  EXPECT_EQ(d.validation_family, "b");
+  EXPECT_EQ(d.training_data_hash, content_hash(d.meta_train));
+}
+
+TEST(Split, MissingFamilyIsAnError) {
+  test::TempDir dir;
+  write_synthetic(dir);
+  auto json = families_config();
+  json["split"]["meta_test_families"] = {"c", "zzz"};
+  auto config = parse_experiment_config(json);
+  config.config_dir = dir.path();
+  EXPECT_THROW(prepare_experiment(config, dir.path()), Error);
+}
+
+TEST(Split, SharedCicIds2017) {
+  METAIDS_REQUIRE_SHARED_DATA("cicids2017-improved-sample");
+  const auto config = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / "configs/cicids2017.json");
+  const ExperimentData d = prepare_experiment(config, test::shared_data_dir());
+  EXPECT_EQ(d.meta_train.rows(), 3000u + 5000 * 4 + 3972 + 3859);
+  EXPECT_EQ(d.meta_test.rows(), 2000u + 736 + 1740 + 2961 + 5000 + 73 + 36 + 18 + 13 + 11);
+  EXPECT_TRUE(d.meta_train_x.allFinite());
+  // Plain loop: GCC 12's AVX-512 maxCoeff trips -Wmaybe-uninitialized.
+  for (Eigen::Index i = 0; i < d.meta_test_x.size(); ++i) ASSERT_LE(std::fabs(d.meta_test_x.data()[i]), 10.0f);
+  const auto train_benign = d.meta_train.rows_of_class("BENIGN");
+  const auto test_benign = d.meta_test.rows_of_class("BENIGN");
+  int64_t latest_train = INT64_MIN, earliest_test = INT64_MAX;
+  for (const size_t r : train_benign) latest_train = std::max(latest_train, d.meta_train.timestamps[r]);
+  for (const size_t r : test_benign) earliest_test = std::min(earliest_test, d.meta_test.timestamps[r]);
+  EXPECT_LE(latest_train, earliest_test);
+}
+
+TEST(Split, SharedNslKddRule) {
+  METAIDS_REQUIRE_SHARED_DATA("nsl-kdd/KDDTest+.txt");
+  const auto config = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / "configs/nslkdd.json");
+  const ExperimentData d = prepare_experiment(config, test::shared_data_dir());
+  const std::set<std::string> test_families(d.meta_test_families.begin(), d.meta_test_families.end());
+  EXPECT_EQ(test_families, (std::set<std::string>{"mscan", "apache2", "processtable", "snmpguess", "saint", "mailbomb",
+                                                  "snmpgetattack", "httptunnel"}));
+  const std::set<std::string> train_families(d.meta_train_families.begin(), d.meta_train_families.end());
+  EXPECT_EQ(train_families, (std::set<std::string>{"neptune", "satan", "ipsweep", "portsweep", "smurf", "nmap", "back",
+                                                   "teardrop", "warezclient", "pod", "guess_passwd", "buffer_overflow",
+                                                   "warezmaster"}));
+  EXPECT_EQ(d.meta_train.rows(), 125973u - (18 + 11 + 10 + 9 + 8 + 7 + 4 + 3 + 2));
+  // One-hot categories come from meta-train rows: 3 protocols, the flags and services seen.
+  EXPECT_EQ(d.transform.categories().size(), 3u);
+  EXPECT_EQ(d.transform.output_dim(), d.transform.numeric_names().size() + d.transform.categories()[0].values.size() +
+                                          d.transform.categories()[1].values.size() +
+                                          d.transform.categories()[2].values.size());
+  EXPECT_TRUE(d.meta_test_x.allFinite());
+}
+
+}  // namespace
+}  // namespace metaids::data
