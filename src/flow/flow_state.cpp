@@ -194,7 +194,6 @@ void FlowState::add_packet(const PacketInfo& packet, bool forward, int64_t activ
     if (fwd_length.count > 1) fwd_iat.add(now - fwd_last_us, fwd_length.count - 1);
     fwd_last_us = now;
     fwd_seg_size_min = std::min(fwd_seg_size_min, header);
-    if (fwd_init_window == 0) fwd_init_window = packet.tcp_window;
   } else {
     bwd_act_data += packet.payload_bytes >= 1 ? 1 : 0;
     bwd_length.add(packet.payload_bytes);

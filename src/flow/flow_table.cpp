@@ -141,21 +141,27 @@ void FlowTable::emit(FlowState& flow, FlowEnd reason) {
   sink_.on_flow(flow, reason);
 }
 
-void FlowTable::start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, bool fresh) {
+void FlowTable::start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, Continuation how) {
   const FlowKey key = flow.key;
-  const bool id_src_is_a = flow.id_src_is_a;
+  const bool old_src_is_a = flow.src_is_a;
+  const bool old_id_src_is_a = flow.id_src_is_a;
   const int64_t connection_start = flow.connection_start_us;
   flow = FlowState{};
   flow.key = key;
   bool src_is_a = packet_is_a;
-  // A SYN/ACK without its SYN: the client is the SYN/ACK's destination.
-  if (fresh && packet.protocol == kProtoTcp && packet.has_flag(tcp_flag::kSyn) &&
-      packet.has_flag(tcp_flag::kAck)) {
-    src_is_a = !packet_is_a;
+  if (how == Continuation::fresh) {
+    // A SYN/ACK without its SYN: the client is the SYN/ACK's destination.
+    if (packet.protocol == kProtoTcp && packet.has_flag(tcp_flag::kSyn) && packet.has_flag(tcp_flag::kAck)) {
+      src_is_a = !packet_is_a;
+    }
+    flow.id_src_is_a = src_is_a;
+    flow.connection_start_us = packet.timestamp_us;
+  } else {
+    if (how == Continuation::same_direction) src_is_a = old_src_is_a;
+    flow.id_src_is_a = old_id_src_is_a;
+    flow.connection_start_us = connection_start;
   }
   flow.src_is_a = src_is_a;
-  flow.id_src_is_a = fresh ? src_is_a : id_src_is_a;
-  flow.connection_start_us = fresh ? packet.timestamp_us : connection_start;
   flow.start(packet, packet_is_a == src_is_a);
 }
 
@@ -169,29 +175,30 @@ void FlowTable::add(const PacketInfo& packet) {
     index = allocate_slot();
     FlowState& flow = slot(index);
     flow.key = key;
-    start_flow(flow, packet, packet_is_a, /*fresh=*/true);
+    start_flow(flow, packet, packet_is_a, Continuation::fresh);
     insert_index(hash, index);
     push_back(active_, index);
     ++active_count_;
   } else {
     FlowState& flow = slot(index);
     if (flow.expired) {
+      // A remembered TCP connection: the new flow continues it (direction, ID, start).
       unlink(expired_, index);
       --expired_count_;
-      start_flow(flow, packet, packet_is_a, /*fresh=*/false);
+      start_flow(flow, packet, packet_is_a, Continuation::same_direction);
       push_back(active_, index);
       ++active_count_;
     } else {
       const bool icmp = flow.key.protocol == kProtoIcmp || flow.key.protocol == kProtoIcmpV6;
-      if (packet.timestamp_us - flow.start_us > config_.flow_timeout_us) {
-        emit(flow, FlowEnd::flow_timeout);
-        start_flow(flow, packet, packet_is_a, /*fresh=*/false);
-      } else if (flow.tcp_state == FlowState::Tcp::ready_for_termination && packet.has_flag(tcp_flag::kSyn)) {
+      if (flow.tcp_state == FlowState::Tcp::ready_for_termination && packet.has_flag(tcp_flag::kSyn)) {
         emit(flow, FlowEnd::tcp_termination);
-        start_flow(flow, packet, packet_is_a, /*fresh=*/true);
+        start_flow(flow, packet, packet_is_a, Continuation::fresh);
+      } else if (packet.timestamp_us - flow.start_us > config_.flow_timeout_us) {
+        emit(flow, FlowEnd::flow_timeout);
+        start_flow(flow, packet, packet_is_a, Continuation::same_direction);
       } else if (icmp && packet.icmp_type != flow.icmp_type && packet.icmp_code != flow.icmp_code) {
         emit(flow, FlowEnd::icmp_change);
-        start_flow(flow, packet, packet_is_a, /*fresh=*/false);
+        start_flow(flow, packet, packet_is_a, Continuation::packet_direction);
       } else {
         flow.add_packet(packet, packet_is_a == flow.src_is_a, config_.activity_timeout_us);
       }
@@ -210,6 +217,14 @@ void FlowTable::expire_idle(int64_t now_us) {
     FlowState& flow = slot(index);
     if (now_us - flow.last_us <= config_.flow_timeout_us) break;
     emit(flow, FlowEnd::idle_timeout);
+    // CICFlowMeter forgets idle UDP/ICMP flows but keeps a TCP connection until its next
+    // packet; a remembered TCP key lets that packet continue the connection.
+    const bool remember = flow.key.protocol == kProtoTcp && config_.max_remembered_expired > 0 &&
+                          flow.tcp_state == FlowState::Tcp::open;
+    if (!remember) {
+      release(index);
+      continue;
+    }
     unlink(active_, index);
     --active_count_;
     flow.expired = true;

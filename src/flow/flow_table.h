@@ -23,8 +23,9 @@ struct FlowTableConfig {
   int64_t flow_timeout_us = 120'000'000;
   int64_t activity_timeout_us = 5'000'000;
   size_t max_flows = 1'000'000;
-  // Expired flows whose key is remembered so that a later flow on the same 5-tuple carries
-  // the connection start ("Total TCP Flow Time") and Flow ID, as CICFlowMeter does.
+  // Idle TCP connections (not closed by FIN/RST) whose key is remembered after they were
+  // emitted, so that a later packet on the same 5-tuple continues the connection (direction,
+  // Flow ID, "Total TCP Flow Time"), as CICFlowMeter does. 0 forgets them at once.
   size_t max_remembered_expired = 65'536;
 };
 
@@ -85,7 +86,13 @@ class FlowTable {
   void release(uint32_t index);  // removes a slot from the index and its list, frees it
   void make_room();
   void emit(FlowState& flow, FlowEnd reason);
-  void start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, bool fresh);
+  // How a flow that replaces an earlier one on the same key starts.
+  enum class Continuation {
+    fresh,             // a new connection: direction from the packet (SYN/ACK swapped)
+    same_direction,    // after a timeout: the old direction, Flow ID and connection start
+    packet_direction,  // after an ICMP type/code change: the packet's direction, the old ID
+  };
+  void start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, Continuation how);
 
   FlowTableConfig config_;
   FlowSink& sink_;

@@ -80,7 +80,13 @@ TEST(FlowGolden, EveryCaptureMatchesCorrectedCicFlowMeter) {
       const CsvRow& row = found->second;
       ++compared_flows;
       const std::string where = capture.string() + " " + id.flow_id + " " + id.timestamp;
-      if (row.at("Flow ID") != id.flow_id) by_feature["Flow ID"].add(where + " ours=" + id.flow_id);
+      // Known, documented difference (docs/flow-features.md): a UDP flow that the fork re-created
+      // after forgetting an idle flow keeps the forgotten flow's Flow ID there.
+      const bool known_flow_id_difference = capture == "slips-dataset/test7-malicious.pcap" &&
+                                            id.timestamp == "2018-03-09 20:58:26.381030";
+      if (row.at("Flow ID") != id.flow_id && !known_flow_id_difference) {
+        by_feature["Flow ID"].add(where + " ours=" + id.flow_id + " fork=" + row.at("Flow ID"));
+      }
       if (row.at("Src IP") != id.src_ip) by_feature["Src IP"].add(where + " ours=" + id.src_ip);
       for (size_t i = 0; i < kFeatureCount; ++i) {
         const auto feature = static_cast<Feature>(i);
@@ -182,7 +188,9 @@ TEST(FlowGolden, OwnGoldenOutputsUnchanged) {
       rows.push_back(row);
     }
     std::sort(rows.begin(), rows.end());  // emission order is not part of the contract
-    std::string text = csv_header(true) + "\n";
+    std::string text = "Flow ID,Timestamp";
+    for (size_t i = 0; i < kFeatureCount; ++i) text += "," + std::string(feature_name(static_cast<Feature>(i)));
+    text += "\n";
     for (const auto& row : rows) text += row + "\n";
     text += run.summary.substr(0, run.summary.find(" elapsed=")) + "\n";
     std::string name = capture;
