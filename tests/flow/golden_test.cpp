@@ -189,7 +189,10 @@ TEST(FlowGolden, OwnGoldenOutputsUnchanged) {
     }
     std::sort(rows.begin(), rows.end());  // emission order is not part of the contract
     std::string text = "Flow ID,Timestamp";
-    for (size_t i = 0; i < kFeatureCount; ++i) text += "," + std::string(feature_name(static_cast<Feature>(i)));
+    for (size_t i = 0; i < kFeatureCount; ++i) {
+      text += ',';
+      text += feature_name(static_cast<Feature>(i));
+    }
     text += "\n";
     for (const auto& row : rows) text += row + "\n";
     text += run.summary.substr(0, run.summary.find(" elapsed=")) + "\n";
