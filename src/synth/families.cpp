@@ -460,7 +460,7 @@ void plan_exfiltration(Session& session, const SessionStart& start, Rng& rng) {
   const auto window = static_cast<std::uint32_t>(std::clamp(megabits * rtt / 11'680.0, 10.0, 1024.0));
   std::uint64_t t = tcp.handshake(start.time_us);
   t = tls_prelude(tcp, session, rng, t + us(rng.uniform(50, 300)));
-  const auto bytes = us(rng.lognormal(8'000'000, 0.8, 500'000, 200'000'000));
+  const auto bytes = us(rng.lognormal(5'000'000, 0.8, 500'000, 200'000'000));
   t = tcp.send(0, t + tcp.react(0) + us(rng.uniform(100, 1'000)), bytes, gap, window, false);
   t = tcp.send(1, t + tcp.react(1) + us(rng.uniform(1'000, 20'000)), static_cast<std::uint64_t>(rng.between(80, 300)),
                100, 64, false);
@@ -620,8 +620,18 @@ void plan_session(Session& session, const SessionStart& start, Rng& rng) {
     case Family::Beacon: plan_beacon(session, start, rng); break;
     case Family::Exfiltration: plan_exfiltration(session, start, rng); break;
   }
-  std::stable_sort(session.segments.begin(), session.segments.end(),
-                   [](const Segment& a, const Segment& b) { return a.time_us < b.time_us; });
+  // Stable insertion sort: the plan is nearly in time order already, and this allocates nothing.
+  auto& segments = session.segments;
+  for (std::size_t i = 1; i < segments.size(); ++i) {
+    if (segments[i].time_us >= segments[i - 1].time_us) continue;
+    const Segment moving = segments[i];
+    std::size_t j = i;
+    while (j > 0 && segments[j - 1].time_us > moving.time_us) {
+      segments[j] = segments[j - 1];
+      --j;
+    }
+    segments[j] = moving;
+  }
 }
 
 }  // namespace metaids::synth::detail

@@ -18,7 +18,7 @@ using namespace wire;
 
 std::array<double, kFamilyCount> SynthConfig::default_family_weights() {
   // Shares of sessions: web, dns, ssh, portscan, synflood, bruteforce, slowhttp, beacon, exfil.
-  return {0.40, 0.30, 0.02, 0.10, 0.08, 0.05, 0.02, 0.025, 0.005};
+  return {0.40, 0.30, 0.02, 0.10, 0.08, 0.05, 0.02, 0.028, 0.002};
 }
 
 void SynthConfig::select_families(std::span<const Family> families) {
@@ -121,7 +121,7 @@ const Patterns& patterns() {
 }
 
 // Average packets per session, to turn a packet target into session rates.
-constexpr double kPacketsPerSession[kFamilyCount] = {40, 3, 300, 2.2, 1.6, 22, 30, 16, 8000};
+constexpr double kPacketsPerSession[kFamilyCount] = {40, 3, 300, 2.2, 1.6, 22, 30, 16, 5000};
 
 struct Source {
   Family family = Family::Web;
@@ -740,6 +740,12 @@ std::vector<GroundTruthFlow> Generator::take_finished_flows() {
   std::vector<GroundTruthFlow> flows;
   flows.swap(impl_->finished);
   return flows;
+}
+
+std::size_t Generator::drain_finished_flows(std::vector<GroundTruthFlow>& into) {
+  into.clear();
+  into.swap(impl_->finished);
+  return into.size();
 }
 
 std::uint64_t Generator::packets_emitted() const { return impl_->emitted; }

@@ -32,7 +32,7 @@ class PcapFile {
   explicit PcapFile(const std::filesystem::path& path) : path_(path), temporary_(path) {
     temporary_ += ".tmp";
     file_ = std::fopen(temporary_.c_str(), "wb");
-    require(file_ != nullptr, "cannot write '{}': {}", temporary_.string(), std::strerror(errno));
+    require(file_ != nullptr, "cannot write '{}': {}", path_.string(), std::strerror(errno));
     std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
     unsigned char header[24];
     put_le32(header, 0xA1B2C3D4);  // microsecond timestamps, written little-endian
@@ -85,7 +85,7 @@ class PcapFile {
 
  private:
   void write(const void* bytes, std::size_t length) {
-    if (std::fwrite(bytes, 1, length, file_) != length) fail("cannot write '{}': {}", temporary_.string(), std::strerror(errno));
+    if (std::fwrite(bytes, 1, length, file_) != length) fail("cannot write '{}': {}", path_.string(), std::strerror(errno));
   }
   std::filesystem::path path_;
   std::filesystem::path temporary_;

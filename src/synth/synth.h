@@ -157,6 +157,9 @@ class Generator {
   // Flows completed since the last call, in completion order. After next() returned false
   // this includes every remaining flow. Empty when collect_ground_truth is off.
   std::vector<GroundTruthFlow> take_finished_flows();
+  // Same, without allocating in steady state: `into` is cleared and receives the flows (its
+  // buffer is then reused by the generator on the next call). Returns the number of flows.
+  std::size_t drain_finished_flows(std::vector<GroundTruthFlow>& into);
   std::uint64_t packets_emitted() const;
 
  private:
