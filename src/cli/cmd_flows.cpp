@@ -63,12 +63,8 @@ void run_flows(const FlowsOptions& o) {
     require(probe != nullptr, "cannot read capture {}: {}", o.pcap, std::strerror(errno));
     std::fclose(probe);
   }
-  flow::FlowWriter writer(writer_options);
-  flow::FlowMeter meter(config, writer);
-  flow::CaptureSummary summary;
-  if (!o.pcap.empty()) {
-    flow::read_capture_file(o.pcap, meter, summary);
-  } else {
+  std::unique_ptr<flow::LiveCapture> capture;
+  if (!o.interface.empty()) {
     flow::LiveOptions live;
     live.interface = o.interface;
     live.bpf_filter = o.bpf;
@@ -76,8 +72,16 @@ void run_flows(const FlowsOptions& o) {
     live.buffer_size_bytes = o.buffer_size;
     live.immediate = o.immediate;
     live.drop_privileges_user = o.drop_user;
+    capture = std::make_unique<flow::LiveCapture>(live);  // errors before any output
+  }
+  flow::FlowWriter writer(writer_options);
+  flow::FlowMeter meter(config, writer);
+  flow::CaptureSummary summary;
+  if (capture == nullptr) {
+    flow::read_capture_file(o.pcap, meter, summary);
+  } else {
     flow::install_stop_signals();
-    flow::capture_live(live, meter, summary, [&writer] { writer.flush(); });
+    capture->run(meter, summary, [&writer] { writer.flush(); });
   }
   meter.finish();
   writer.close();

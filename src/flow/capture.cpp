@@ -122,8 +122,7 @@ void install_stop_signals() {
 void request_stop() { on_stop_signal(0); }
 bool stop_requested() { return g_stop != 0; }
 
-void capture_live(const LiveOptions& options, FlowMeter& meter, CaptureSummary& summary,
-                  const std::function<void()>& tick) {
+LiveCapture::LiveCapture(const LiveOptions& options) : options_(options) {
   char error[PCAP_ERRBUF_SIZE] = {};
   PcapHandle handle(pcap_create(options.interface.c_str(), error));
   require(handle != nullptr, "cannot open interface {}: {}", options.interface, error);
@@ -145,6 +144,17 @@ void capture_live(const LiveOptions& options, FlowMeter& meter, CaptureSummary& 
     require(set == 0, "cannot set --bpf filter: {}", pcap_geterr(handle.get()));
   }
   if (!options.drop_privileges_user.empty()) drop_privileges(options.drop_privileges_user);
+  handle_ = handle.release();
+}
+
+LiveCapture::~LiveCapture() {
+  if (handle_ != nullptr) pcap_close(handle_);
+}
+
+void LiveCapture::run(FlowMeter& meter, CaptureSummary& summary, const std::function<void()>& tick) {
+  const LiveOptions& options = options_;
+  PcapHandle handle(handle_);
+  handle_ = nullptr;
   const int link_type = pcap_datalink(handle.get());
   summary.live = true;
   g_live_handle.store(handle.get());

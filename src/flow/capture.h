@@ -10,6 +10,8 @@
 #include "flow/decoder.h"
 #include "flow/flow_table.h"
 
+struct pcap;  // libpcap's pcap_t
+
 namespace metaids::flow {
 
 struct MeterStats {
@@ -80,10 +82,23 @@ struct LiveOptions {
   int read_timeout_ms = 100;
 };
 
-// Captures until SIGINT/SIGTERM (see install_stop_signals) or request_stop(); calls `tick`
-// about every read timeout (the caller flushes output there). Fills the kernel statistics.
-void capture_live(const LiveOptions& options, FlowMeter& meter, CaptureSummary& summary,
-                  const std::function<void()>& tick);
+// A live capture: the constructor opens and configures the interface (and drops root
+// privileges if asked), so that errors come before any output; run() captures.
+class LiveCapture {
+ public:
+  explicit LiveCapture(const LiveOptions& options);  // throws metaids::Error
+  ~LiveCapture();
+  LiveCapture(const LiveCapture&) = delete;
+  LiveCapture& operator=(const LiveCapture&) = delete;
+
+  // Captures until SIGINT/SIGTERM (see install_stop_signals) or request_stop(); calls `tick`
+  // about every read timeout (the caller flushes output there). Fills the kernel statistics.
+  void run(FlowMeter& meter, CaptureSummary& summary, const std::function<void()>& tick);
+
+ private:
+  LiveOptions options_;
+  ::pcap* handle_ = nullptr;
+};
 
 // SIGINT and SIGTERM stop a live capture cleanly (open flows are then flushed by the caller).
 void install_stop_signals();

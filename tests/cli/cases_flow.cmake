@@ -1,0 +1,18 @@
+# `metaids flows`: bad input gives one line and a non-zero exit; damaged captures are read as
+# far as they go, with the skipped frames counted by reason in the summary line.
+set(FLOW_DATA ${CMAKE_SOURCE_DIR}/tests/data/flow)
+metaids_cli_case(flows_missing_file nonzero "^metaids: error: cannot read capture" flows --pcap /no/such/file.pcap)
+metaids_cli_case(flows_needs_one_input nonzero "exactly one of --pcap" flows)
+metaids_cli_case(flows_both_inputs nonzero "exactly one of --pcap" flows --pcap ${FLOW_DATA}/malformed.pcap --interface lo)
+metaids_cli_case(flows_unknown_option nonzero "^metaids: error:" flows --pcap ${FLOW_DATA}/malformed.pcap --no-such-option)
+metaids_cli_case(flows_bad_format nonzero "^metaids: error:" flows --pcap ${FLOW_DATA}/malformed.pcap --format xml)
+metaids_cli_case(flows_bad_timeout nonzero "flow-timeout must be a positive" flows --pcap ${FLOW_DATA}/malformed.pcap --flow-timeout 0)
+metaids_cli_case(flows_bad_max_flows nonzero "max-flows must be between" flows --pcap ${FLOW_DATA}/malformed.pcap --max-flows 0)
+metaids_cli_case(flows_live_option_without_interface nonzero "need --interface" flows --pcap ${FLOW_DATA}/malformed.pcap --bpf tcp)
+metaids_cli_case(flows_no_such_interface nonzero "^metaids: error: cannot" flows --interface metaids-none0)
+metaids_cli_case(flows_truncated_last_record 0 "truncated_record=1" flows --pcap ${FLOW_DATA}/truncated.pcap)
+metaids_cli_case(flows_truncated_keeps_flows 0 "10.0.0.1-10.0.0.2-40000-80-6" flows --pcap ${FLOW_DATA}/truncated.pcap)
+metaids_cli_case(flows_malformed_counted 0 "skipped=5 \\(zero_length=1 truncated_link=1 non_ip=1 bad_ip_header=1 truncated_l4=1\\)" flows --pcap ${FLOW_DATA}/malformed.pcap)
+metaids_cli_case(flows_jsonl 0 "\"Total TCP Flow Time\":2000000" flows --pcap ${FLOW_DATA}/malformed.pcap --format jsonl)
+metaids_cli_case(flows_csv_header 0 "Flow ID,Src IP,Src Port,Dst IP,Dst Port,Protocol,Timestamp,Flow Duration" flows --pcap ${FLOW_DATA}/malformed.pcap)
+metaids_cli_case(flows_out_file 0 "flows=1" flows --pcap ${FLOW_DATA}/malformed.pcap --out flows_out_file.csv)
