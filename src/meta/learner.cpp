@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "meta/anil.h"
 #include "meta/maml.h"
 #include "meta/protonet.h"
 #include "meta/reptile.h"
@@ -85,8 +86,8 @@ std::unique_ptr<MetaLearner<S>> make_learner(const LearnerConfig& config) {
   switch (config.algorithm) {
     case Algorithm::maml:
     case Algorithm::fomaml:
-    case Algorithm::anil:
     case Algorithm::metasgd: return std::make_unique<GradientMetaLearner<S>>(config);
+    case Algorithm::anil: return std::make_unique<Anil<S>>(config);
     case Algorithm::reptile: return std::make_unique<Reptile<S>>(config);
     case Algorithm::protonet: return std::make_unique<PrototypicalNetwork<S>>(config);
   }
