@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -153,6 +154,52 @@ TEST(ModelFile, MissingFileAndDescribe) {
   EXPECT_NE(text.find("maml"), std::string::npos);
   EXPECT_NE(text.find("classes             2 (benign, ddos)"), std::string::npos) << text;
   EXPECT_NE(text.find("meta_sgd_learning_rates (4546 floats)"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace metaids::model
+
+namespace metaids::model {
+namespace {
+
+// Golden files in tests/model/fixtures: a valid version-1 model (future versions of metaids
+// must keep loading it) and three broken copies used by the CLI cases. Regenerate with
+// METAIDS_REGENERATE_FIXTURES=1.
+TEST(ModelFile, GoldenFixtures) {
+  const std::filesystem::path dir = std::filesystem::path(METAIDS_SOURCE_DIR) / "tests/model/fixtures";
+  ModelFile m;
+  m.header = {{"architecture", {{"kind", "mlp"}, {"layers", {2, 3, 2}}, {"activation", "relu"}}},
+              {"algorithm", "protonet"},
+              {"hyperparameters", {{"inner_lr", 0.5}}},
+              {"transform",
+               {{"kind", "signed_log1p_zscore_clip"}, {"version", 1}, {"clip", 10.0}, {"numeric", {"a", "b"}},
+                {"categorical", nlohmann::json::array()}, {"mean", {0.5, 1.25}}, {"std", {1.0, 2.0}}}},
+              {"feature_names", {"a", "b"}},
+              {"class_names", {"benign", "attack"}},
+              {"training_data_hash", "0123456789abcdef"},
+              {"metrics", {{"accuracy", 0.875}}}};
+  m.tensors.push_back({"parameters", {0.25f, -1.5f, 3.0f, 0.0f, 1e-3f, -7.0f, 2.5f, 0.125f, 9.0f, -0.5f, 4.0f, 1.0f, 0.75f,
+                                      -2.0f, 0.5f}});
+  const std::string bytes = encode_model(m);
+  if (std::getenv("METAIDS_REGENERATE_FIXTURES") != nullptr) {
+    std::filesystem::create_directories(dir);
+    write_file_atomically(dir / "valid-v1.mids", bytes);
+    write_file_atomically(dir / "truncated.mids", std::string_view(bytes).substr(0, bytes.size() - 7));
+    std::string corrupted = bytes;
+    corrupted[corrupted.size() / 2] = static_cast<char>(corrupted[corrupted.size() / 2] ^ 0x10);
+    write_file_atomically(dir / "corrupted.mids", corrupted);
+    std::string newer = bytes;
+    const uint32_t version = kModelFormatVersion + 1;
+    std::memcpy(newer.data() + 8, &version, 4);
+    fix_crc(newer);
+    write_file_atomically(dir / "newer-version.mids", newer);
+  }
+  const ModelFile golden = load_model(dir / "valid-v1.mids");
+  EXPECT_EQ(golden.tensors, m.tensors);
+  EXPECT_EQ(golden.header["algorithm"], "protonet");
+  EXPECT_THROW(load_model(dir / "truncated.mids"), Error);
+  EXPECT_THROW(load_model(dir / "corrupted.mids"), Error);
+  EXPECT_THROW(load_model(dir / "newer-version.mids"), Error);
 }
 
 }  // namespace
