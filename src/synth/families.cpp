@@ -174,17 +174,88 @@ std::string dns_response(Rng& rng, const std::string& query, std::uint16_t type,
   return message;
 }
 
-// The binary packet header of an SSH message (RFC 4253 6): packet_length, padding_length, code.
-std::string ssh_packet_header(std::uint32_t total_bytes, std::uint8_t code) {
-  std::string header;
-  const std::uint32_t packet_length = total_bytes - 4;
-  header += static_cast<char>(packet_length >> 24);
-  header += static_cast<char>((packet_length >> 16) & 0xFF);
-  header += static_cast<char>((packet_length >> 8) & 0xFF);
-  header += static_cast<char>(packet_length & 0xFF);
-  header += static_cast<char>(4 + (total_bytes % 8));
-  header += static_cast<char>(code);
-  return header;
+// Big-endian byte building for protocol messages.
+struct Bytes {
+  std::string data;
+  void u8(std::uint32_t v) { data += static_cast<char>(v & 0xFF); }
+  void u16(std::uint32_t v) { u8(v >> 8); u8(v); }
+  void u24(std::uint32_t v) { u8(v >> 16); u16(v); }
+  void u32(std::uint32_t v) { u16(v >> 16); u16(v); }
+  void text(std::string_view v) { data += v; }
+  void random(Rng& rng, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) u8(static_cast<std::uint32_t>(rng.below(256)));
+  }
+  void ssh_string(std::string_view v) { u32(static_cast<std::uint32_t>(v.size())); text(v); }
+};
+
+// RFC 4253 6: packet_length, padding_length, payload, random padding (total a multiple of 8).
+std::string ssh_packet(Rng& rng, std::string_view payload) {
+  std::size_t padding = 8 - (4 + 1 + payload.size()) % 8;
+  if (padding < 4) padding += 8;
+  Bytes packet;
+  packet.u32(static_cast<std::uint32_t>(1 + payload.size() + padding));
+  packet.u8(static_cast<std::uint32_t>(padding));
+  packet.text(payload);
+  packet.random(rng, padding);
+  return packet.data;
+}
+
+std::string ssh_kexinit(Rng& rng, bool server) {
+  Bytes payload;
+  payload.u8(20);  // SSH_MSG_KEXINIT
+  payload.random(rng, 16);
+  payload.ssh_string(server ? "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,"
+                              "ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+                              "diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
+                              "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256"
+                            : "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,"
+                              "ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
+                              "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,ext-info-c");
+  payload.ssh_string(server ? "rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256,ssh-ed25519"
+                            : "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+                              "rsa-sha2-512-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,"
+                              "rsa-sha2-256");
+  constexpr std::string_view kCiphers =
+      "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+  constexpr std::string_view kMacs =
+      "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"
+      "hmac-sha1-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1";
+  for (int direction = 0; direction < 2; ++direction) payload.ssh_string(kCiphers);
+  for (int direction = 0; direction < 2; ++direction) payload.ssh_string(kMacs);
+  for (int direction = 0; direction < 2; ++direction) payload.ssh_string("none,zlib@openssh.com");
+  payload.ssh_string("");
+  payload.ssh_string("");
+  payload.u8(0);   // first_kex_packet_follows
+  payload.u32(0);  // reserved
+  return ssh_packet(rng, payload.data);
+}
+
+std::string ssh_ecdh_init(Rng& rng) {
+  Bytes payload;
+  payload.u8(30);  // SSH_MSG_KEX_ECDH_INIT
+  Bytes key;
+  key.random(rng, 32);
+  payload.ssh_string(key.data);
+  return ssh_packet(rng, payload.data);
+}
+
+// KEX_ECDH_REPLY (ed25519 host key, curve25519 key, signature) followed by NEWKEYS.
+std::string ssh_ecdh_reply_and_newkeys(Rng& rng) {
+  Bytes host_key, server_key, signature, payload;
+  host_key.ssh_string("ssh-ed25519");
+  Bytes raw;
+  raw.random(rng, 32);
+  host_key.ssh_string(raw.data);
+  server_key.random(rng, 32);
+  signature.ssh_string("ssh-ed25519");
+  raw.data.clear();
+  raw.random(rng, 64);
+  signature.ssh_string(raw.data);
+  payload.u8(31);  // SSH_MSG_KEX_ECDH_REPLY
+  payload.ssh_string(host_key.data);
+  payload.ssh_string(server_key.data);
+  payload.ssh_string(signature.data);
+  return ssh_packet(rng, payload.data) + ssh_packet(rng, std::string(1, '\x15'));
 }
 
 constexpr std::string_view kSshServerBanner = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
@@ -193,45 +264,140 @@ constexpr std::string_view kSshClientBanners[] = {"SSH-2.0-OpenSSH_9.2p1 Debian-
                                                   "SSH-2.0-PuTTY_Release_0.79\r\n"};
 constexpr std::string_view kSshAttackBanners[] = {"SSH-2.0-paramiko_3.1.0\r\n", "SSH-2.0-libssh_0.10.4\r\n"};
 
-// Banners, key exchange and NEWKEYS; returns the time of the last packet.
+// Banners, key exchange and NEWKEYS; returns the time of the last packet. Everything after
+// NEWKEYS is encrypted (filler bytes).
 std::uint64_t ssh_prelude(TcpPlan& tcp, Session& session, Rng& rng, std::uint64_t t, std::string_view client_banner) {
   const std::uint64_t t_server_banner = t + tcp.react(1) + us(rng.uniform(300, 3000));
   std::uint64_t t_banner = tcp.send_text(1, t_server_banner, kSshServerBanner, false);
   t_banner = tcp.send_text(0, t_banner + tcp.react(0) + us(rng.uniform(100, 1500)), client_banner, false);
   // Client KEXINIT right after its banner; server KEXINIT after reading the client banner.
-  const auto client_kex = static_cast<std::uint32_t>(rng.between(1300, 1600));
-  session.add_literal(0, tcp.stream_offset(0), ssh_packet_header(client_kex, 20));
-  const std::uint64_t t_client_kex = tcp.send(0, t_banner + us(rng.uniform(50, 300)), client_kex, 100, 64, false);
-  const auto server_kex = static_cast<std::uint32_t>(rng.between(1000, 1200));
-  session.add_literal(1, tcp.stream_offset(1), ssh_packet_header(server_kex, 20));
-  std::uint64_t t_now = tcp.send(1, std::max(t_banner, t_client_kex) + tcp.react(1) + us(rng.uniform(200, 800)),
-                                 server_kex, 100, 64, false);
+  const std::uint64_t t_client_kex = tcp.send_text(0, t_banner + us(rng.uniform(50, 300)), ssh_kexinit(rng, false), false);
+  std::uint64_t t_now = tcp.send_text(1, std::max(t_banner, t_client_kex) + tcp.react(1) + us(rng.uniform(200, 800)),
+                                      ssh_kexinit(rng, true), false);
   t_now = std::max(t_now, t_client_kex);
-  // ECDH init (48 bytes), reply with host key, signature and NEWKEYS.
-  session.add_literal(0, tcp.stream_offset(0), ssh_packet_header(48, 30));
-  t_now = tcp.send(0, t_now + tcp.react(0) + us(rng.uniform(100, 600)), 48, 100, 64, false);
-  const auto reply = static_cast<std::uint32_t>(rng.between(560, 1100));
-  session.add_literal(1, tcp.stream_offset(1), ssh_packet_header(reply, 31));
-  t_now = tcp.send(1, t_now + tcp.react(1) + us(rng.uniform(800, 4000)), reply, 100, 64, false);
-  // Client NEWKEYS + service request (encrypted from here on), server accepts.
+  t_now = tcp.send_text(0, t_now + tcp.react(0) + us(rng.uniform(100, 600)), ssh_ecdh_init(rng), false);
+  t_now = tcp.send_text(1, t_now + tcp.react(1) + us(rng.uniform(800, 4000)), ssh_ecdh_reply_and_newkeys(rng), false);
+  // Client NEWKEYS + encrypted service request; the server accepts.
+  session.add_literal(0, tcp.stream_offset(0), ssh_packet(rng, std::string(1, '\x15')));
   return opaque_exchange(tcp, 0, t_now + tcp.react(0) + us(rng.uniform(200, 1500)), 16 + 52, 52,
                          us(rng.uniform(100, 600)));
 }
 
+// ---- TLS 1.3 (RFC 8446) as seen on the wire: clear hellos, then encrypted records ----------
+
+std::string tls_record_header(std::uint32_t type, std::uint32_t length) {
+  Bytes header;
+  header.u8(type);
+  header.u16(type == 0x16 ? 0x0301 : 0x0303);
+  header.u16(length);
+  return header.data;
+}
+
+std::string tls_client_hello(Rng& rng, std::string_view server_name, std::size_t target_bytes) {
+  Bytes extensions;
+  extensions.u16(0x0000);  // server_name
+  extensions.u16(static_cast<std::uint32_t>(server_name.size() + 5));
+  extensions.u16(static_cast<std::uint32_t>(server_name.size() + 3));
+  extensions.u8(0);
+  extensions.u16(static_cast<std::uint32_t>(server_name.size()));
+  extensions.text(server_name);
+  extensions.text(std::string_view("\x00\x2b\x00\x03\x02\x03\x04", 7));          // supported_versions: 1.3
+  extensions.text(std::string_view("\x00\x0a\x00\x04\x00\x02\x00\x1d", 8));      // supported_groups: x25519
+  extensions.text(std::string_view("\x00\x0d\x00\x06\x00\x04\x08\x07\x04\x03", 10));  // signature_algorithms
+  extensions.text(std::string_view("\x00\x33\x00\x26\x00\x24\x00\x1d\x00\x20", 10));  // key_share x25519
+  extensions.random(rng, 32);
+  Bytes body;
+  body.u16(0x0303);
+  body.random(rng, 32);
+  body.u8(32);
+  body.random(rng, 32);  // legacy session id
+  body.text(std::string_view("\x00\x06\x13\x01\x13\x02\x13\x03\x01\x00", 10));  // suites; null compression
+  // The padding extension (RFC 7685) brings the record to the wanted size.
+  const std::size_t fixed = 5 + 4 + body.data.size() + 2 + extensions.data.size() + 4;
+  const std::size_t padding = target_bytes > fixed ? target_bytes - fixed : 0;
+  extensions.u16(0x0015);
+  extensions.u16(static_cast<std::uint32_t>(padding));
+  extensions.data.append(padding, '\0');
+  body.u16(static_cast<std::uint32_t>(extensions.data.size()));
+  body.text(extensions.data);
+  Bytes handshake;
+  handshake.u8(1);  // client_hello
+  handshake.u24(static_cast<std::uint32_t>(body.data.size()));
+  handshake.text(body.data);
+  return tls_record_header(0x16, static_cast<std::uint32_t>(handshake.data.size())) + handshake.data;
+}
+
+std::string tls_server_hello(Rng& rng) {
+  Bytes body;
+  body.u16(0x0303);
+  body.random(rng, 32);
+  body.u8(32);
+  body.random(rng, 32);
+  body.text(std::string_view("\x13\x01\x00", 3));  // TLS_AES_128_GCM_SHA256, null compression
+  Bytes extensions;
+  extensions.text(std::string_view("\x00\x2b\x00\x02\x03\x04", 6));
+  extensions.text(std::string_view("\x00\x33\x00\x24\x00\x1d\x00\x20", 8));
+  extensions.random(rng, 32);
+  body.u16(static_cast<std::uint32_t>(extensions.data.size()));
+  body.text(extensions.data);
+  Bytes handshake;
+  handshake.u8(2);  // server_hello
+  handshake.u24(static_cast<std::uint32_t>(body.data.size()));
+  handshake.text(body.data);
+  return tls_record_header(0x16, static_cast<std::uint32_t>(handshake.data.size())) + handshake.data;
+}
+
+constexpr std::string_view kChangeCipherSpec("\x14\x03\x03\x00\x01\x01", 6);
+
+// Frames `bytes` of encrypted application data into records of at most 16 406 bytes (the
+// caller makes sure the last one has a body) at the current stream offset of `side`; the record bodies are filler.
+void tls_frame_records(TcpPlan& tcp, Session& session, int side, std::uint64_t bytes) {
+  std::uint64_t offset = tcp.stream_offset(side);
+  std::uint64_t left = std::max<std::uint64_t>(bytes, 6);
+  while (left > 0) {
+    const std::uint64_t record = std::min<std::uint64_t>(left, 5 + 16'401);
+    session.add_literal(side, static_cast<std::uint32_t>(offset), tls_record_header(0x17, static_cast<std::uint32_t>(record - 5)));
+    offset += record;
+    left -= record;
+  }
+}
+
+// Application data from `side` at t in TLS records; returns the time of the last segment.
+std::uint64_t tls_send(TcpPlan& tcp, Session& session, int side, std::uint64_t t, std::uint64_t bytes,
+                       std::uint64_t gap_us = 100, std::uint32_t max_window = 64, bool ack_tail = false) {
+  bytes = std::max<std::uint64_t>(bytes, 6);
+  const std::uint64_t last_record = bytes % 16'406;
+  if (last_record > 0 && last_record < 6) bytes += 6 - last_record;  // every record has a body
+  tls_frame_records(tcp, session, side, bytes);
+  return tcp.send(side, t, bytes, gap_us, max_window, ack_tail);
+}
+
 std::uint64_t tls_prelude(TcpPlan& tcp, Session& session, Rng& rng, std::uint64_t t) {
-  const auto hello = static_cast<std::uint32_t>(rng.between(220, 600));
-  std::string record = {0x16, 0x03, 0x01, static_cast<char>((hello - 5) >> 8), static_cast<char>((hello - 5) & 0xFF),
-                        0x01};
-  session.add_literal(0, tcp.stream_offset(0), record);
-  const std::uint64_t t_hello = tcp.send(0, t, hello, 100, 64, false);
-  const auto server_hello = static_cast<std::uint32_t>(rng.between(1200, 4500));
-  record = {0x16, 0x03, 0x03, 0x00, 0x7a, 0x02};
-  session.add_literal(1, tcp.stream_offset(1), record);
-  std::uint64_t t_now = tcp.send(1, t_hello + tcp.react(1) + us(rng.uniform(300, 3000)), server_hello, 100, 64, false);
-  t_now = opaque_exchange(tcp, 0, t_now + tcp.react(0) + us(rng.uniform(300, 2000)),
-                          static_cast<std::uint64_t>(rng.between(80, 160)),
-                          static_cast<std::uint64_t>(rng.between(50, 300)), us(rng.uniform(100, 1000)));
-  return t_now;
+  const std::uint64_t t_hello = tcp.send_text(0, t, tls_client_hello(rng, host_name(rng), static_cast<std::size_t>(rng.between(250, 600))), false);
+  // ServerHello, ChangeCipherSpec, then encrypted extensions, certificate, verify, finished.
+  const std::string hello = tls_server_hello(rng) + std::string(kChangeCipherSpec);
+  session.add_literal(1, tcp.stream_offset(1), hello);
+  const auto encrypted = static_cast<std::uint64_t>(rng.between(1200, 4500));
+  const std::uint64_t offset_after_hello = tcp.stream_offset(1) + hello.size();
+  session.add_literal(1, static_cast<std::uint32_t>(offset_after_hello), tls_record_header(0x17, static_cast<std::uint32_t>(encrypted - 5)));
+  std::uint64_t t_now = tcp.send(1, t_hello + tcp.react(1) + us(rng.uniform(300, 3000)), hello.size() + encrypted, 100, 64, false);
+  // Client ChangeCipherSpec + Finished; the server answers with session tickets.
+  session.add_literal(0, tcp.stream_offset(0), kChangeCipherSpec);
+  session.add_literal(0, tcp.stream_offset(0) + 6, tls_record_header(0x17, 53));
+  const std::uint64_t t_finished = tcp.send(0, t_now + tcp.react(0) + us(rng.uniform(300, 2000)), 6 + 5 + 53, 100, 64, false);
+  const std::uint64_t t_tickets = t_finished + tcp.react(1) + us(rng.uniform(100, 1000));
+  delayed_ack(tcp, 1, t_finished, t_tickets);
+  return tls_send(tcp, session, 1, t_tickets, static_cast<std::uint64_t>(rng.between(50, 300)));
+}
+
+// A TLS request from `side` and the other side's answer after `think`.
+std::uint64_t tls_exchange(TcpPlan& tcp, Session& session, int side, std::uint64_t t, std::uint64_t bytes,
+                           std::uint64_t reply_bytes, std::uint64_t think) {
+  const int other = 1 - side;
+  const std::uint64_t t_request = tls_send(tcp, session, side, t, bytes);
+  const std::uint64_t t_reply = t_request + tcp.react(other) + think;
+  delayed_ack(tcp, other, t_request, t_reply);
+  return tls_send(tcp, session, other, t_reply, reply_bytes);
 }
 
 // ---- families ---------------------------------------------------------------------------
@@ -447,8 +613,8 @@ void plan_beacon(Session& session, const SessionStart& start, Rng& rng) {
   t = tls_prelude(tcp, session, rng, t + us(rng.uniform(50, 300)));
   // Check-in and tasking (usually "nothing to do").
   const auto tasking = rng.chance(0.9) ? static_cast<std::uint64_t>(rng.between(40, 120)) : us(rng.lognormal(4'000, 1.0, 200, 100'000));
-  t = opaque_exchange(tcp, 0, t + tcp.react(0) + us(rng.uniform(100, 1'000)),
-                      static_cast<std::uint64_t>(rng.between(150, 600)), tasking, us(rng.uniform(1'000, 20'000)));
+  t = tls_exchange(tcp, session, 0, t + tcp.react(0) + us(rng.uniform(100, 1'000)),
+                   static_cast<std::uint64_t>(rng.between(150, 600)), tasking, us(rng.uniform(1'000, 20'000)));
   tcp.close(0, t + tcp.react(0) + us(rng.uniform(1'000, 50'000)));
 }
 
@@ -461,9 +627,9 @@ void plan_exfiltration(Session& session, const SessionStart& start, Rng& rng) {
   std::uint64_t t = tcp.handshake(start.time_us);
   t = tls_prelude(tcp, session, rng, t + us(rng.uniform(50, 300)));
   const auto bytes = us(rng.lognormal(5'000'000, 0.8, 500'000, 200'000'000));
-  t = tcp.send(0, t + tcp.react(0) + us(rng.uniform(100, 1'000)), bytes, gap, window, false);
-  t = tcp.send(1, t + tcp.react(1) + us(rng.uniform(1'000, 20'000)), static_cast<std::uint64_t>(rng.between(80, 300)),
-               100, 64, false);
+  t = tls_send(tcp, session, 0, t + tcp.react(0) + us(rng.uniform(100, 1'000)), bytes, gap, window, false);
+  t = tls_send(tcp, session, 1, t + tcp.react(1) + us(rng.uniform(1'000, 20'000)),
+               static_cast<std::uint64_t>(rng.between(80, 300)));
   tcp.close(0, t + tcp.react(0) + us(rng.uniform(1'000, 50'000)));
 }
 

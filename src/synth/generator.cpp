@@ -53,7 +53,7 @@ std::string format_ipv4(std::uint32_t address) {
 
 namespace {
 bool contains(const Ipv4Range& range, std::uint32_t ip) {
-  return ((ip ^ range.base) >> (32 - range.prefix_length) == 0) || range.prefix_length == 0;
+  return range.prefix_length == 0 || ((ip ^ range.base) >> (32 - range.prefix_length)) == 0;
 }
 bool overlaps(const Ipv4Range& a, const Ipv4Range& b) { return contains(a, b.base) || contains(b, a.base); }
 }  // namespace
@@ -526,7 +526,10 @@ struct Generator::Impl {
 
   // -- rendering --
 
-  static void fill_payload(const Session& session, const Segment& segment, std::uint8_t* out) {
+  // Payload bytes: the session's filler pattern, overlaid with the literals that intersect
+  // [offset, offset + length). A sender's segments come out in stream order, so a cursor per
+  // side skips literals that are already behind.
+  static void fill_payload(Session& session, const Segment& segment, std::uint8_t* out) {
     const std::uint32_t length = segment.payload_length;
     const std::uint8_t side = segment.from_responder;
     const auto& pattern = session.filler == Filler::Text ? patterns().text : patterns().random;
@@ -534,8 +537,15 @@ struct Generator::Impl {
     std::memcpy(out, pattern.data() + start, length);
     const std::uint64_t begin = segment.stream_offset;
     const std::uint64_t end = begin + length;
-    for (const Literal& literal : session.literals) {
-      if (literal.side != side) continue;
+    const auto& literals = session.literals[side];
+    std::size_t& cursor = session.literal_cursor[side];
+    // UDP datagrams of one side may leave out of stream order (answers overtaking each other).
+    while (session.protocol == kProtocolTcp && cursor < literals.size() &&
+           std::uint64_t{literals[cursor].stream_offset} + literals[cursor].length <= begin) {
+      ++cursor;
+    }
+    for (std::size_t i = cursor; i < literals.size() && literals[i].stream_offset < end; ++i) {
+      const Literal& literal = literals[i];
       const std::uint64_t lo = std::max<std::uint64_t>(begin, literal.stream_offset);
       const std::uint64_t hi = std::min<std::uint64_t>(end, std::uint64_t{literal.stream_offset} + literal.length);
       if (lo >= hi) continue;

@@ -58,7 +58,8 @@ struct Session {
   std::array<Endpoint, 2> side;  // 0: initiator, 1: responder
   std::vector<Segment> segments;
   std::size_t next_segment = 0;
-  std::vector<Literal> literals;
+  std::array<std::vector<Literal>, 2> literals;  // per sender, in stream order
+  std::array<std::size_t, 2> literal_cursor{};   // first literal that may still be needed
   std::string arena;
   std::uint64_t serial = 0;
 
@@ -71,13 +72,15 @@ struct Session {
   void reset() {
     segments.clear();
     next_segment = 0;
-    literals.clear();
+    literals[0].clear();
+    literals[1].clear();
+    literal_cursor = {0, 0};
     arena.clear();
     flow_open = false;
     fin_forward = fin_backward = rst_seen = final_ack_seen = false;
   }
   void add_literal(int sender, std::uint32_t stream_offset, std::string_view bytes) {
-    literals.push_back({static_cast<std::uint8_t>(sender), stream_offset,
+    literals[static_cast<std::size_t>(sender)].push_back({static_cast<std::uint8_t>(sender), stream_offset,
                         static_cast<std::uint32_t>(arena.size()),
                         static_cast<std::uint32_t>(bytes.size())});
     arena.append(bytes);
