@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -462,7 +463,7 @@ struct Generator::Impl {
     session.serial = next_serial++;
     Rng session_rng(mix_seed(config.seed, (std::uint64_t{1} << 40) + session.serial));
     plan_session(session, start, session_rng);
-    avoid_timeout_ties(session);
+    prepare_flow_boundaries(session);
     heap_push({session.segments.front().time_us, (std::uint64_t{1} << 63) | session.serial, index, false});
 
     // Next arrival of this source.
@@ -478,19 +479,53 @@ struct Generator::Impl {
     heap_push({config.start_time_us + static_cast<std::uint64_t>(source.offset_us), source_index, source_index, true});
   }
 
-  // A packet exactly flow_timeout after its flow's first packet would be on the edge of the
-  // "more than the timeout" rule; move such packets (and the rest of the session) by 1 us.
-  void avoid_timeout_ties(Session& session) const {
+  // Makes the flow boundaries of a long session unambiguous. (1) A packet exactly
+  // flow_timeout after its flow's first packet would sit on the edge of the "more than the
+  // timeout" rule: it and the rest of the session move by 1 us. (2) The first packet of every
+  // later flow comes from the initiator: where the responder would send it, the initiator sends
+  // a pure ACK (a window update) first. Meters that take the direction from that first packet
+  // and meters that keep the previous flow's direction, as CICFlowMeter does, then agree.
+  void prepare_flow_boundaries(Session& session) const {
     auto& segments = session.segments;
     std::uint64_t flow_start = segments.front().time_us;
-    for (std::size_t i = 0; i < segments.size(); ++i) {
+    for (std::size_t i = 1; i < segments.size(); ++i) {
       std::uint64_t elapsed = segments[i].time_us - flow_start;
       if (elapsed == config.flow_timeout_us) {
         for (std::size_t j = i; j < segments.size(); ++j) segments[j].time_us += 1;
         elapsed += 1;
       }
-      if (elapsed > config.flow_timeout_us) flow_start = segments[i].time_us;
+      if (elapsed <= config.flow_timeout_us) continue;
+      if (segments[i].from_responder == 1 && session.protocol == kProtocolTcp) {
+        if (auto ack = window_update(segments, i, flow_start + config.flow_timeout_us + 1)) {
+          segments.insert(segments.begin() + static_cast<std::ptrdiff_t>(i), *ack);
+        }
+      }
+      flow_start = segments[i].time_us;
     }
+  }
+
+  // A pure ACK from the initiator at `time`, placed before segments[before].
+  static std::optional<Segment> window_update(const std::vector<Segment>& segments, std::size_t before, std::uint64_t time) {
+    const Segment* initiator = nullptr;
+    const Segment* responder = nullptr;
+    for (std::size_t i = before; i-- > 0 && (initiator == nullptr || responder == nullptr);) {
+      const Segment& segment = segments[i];
+      const Segment*& last = segment.from_responder ? responder : initiator;
+      if (last == nullptr) last = &segment;
+    }
+    if (initiator == nullptr || responder == nullptr || (initiator->flags & kRst)) return std::nullopt;
+    auto next_seq = [](const Segment& segment) {
+      return segment.seq + segment.payload_length + ((segment.flags & kSyn) ? 1U : 0U) + ((segment.flags & kFin) ? 1U : 0U);
+    };
+    Segment ack;
+    ack.time_us = time;
+    ack.seq = next_seq(*initiator);
+    ack.ack = next_seq(*responder);
+    ack.stream_offset = initiator->stream_offset + initiator->payload_length;
+    ack.window = (initiator->flags & kSyn) ? 502 : initiator->window;
+    ack.flags = kAck;
+    ack.from_responder = 0;
+    return ack;
   }
 
   // -- heap --
