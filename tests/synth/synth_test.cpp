@@ -230,8 +230,10 @@ TEST_F(WrittenTrace, LongSessionsAreSplitAtTheFlowTimeout) {
   int split = 0;
   for (const auto& flow : *truth_) {
     EXPECT_LE(flow.last_timestamp_us - flow.first_timestamp_us, 120'000'000u);
-    const auto [lo, hi] = std::minmax(std::make_pair(flow.tuple.src_ip, flow.tuple.src_port),
-                                      std::make_pair(flow.tuple.dst_ip, flow.tuple.dst_port));
+    const auto a = std::make_pair(flow.tuple.src_ip, flow.tuple.src_port);
+    const auto b = std::make_pair(flow.tuple.dst_ip, flow.tuple.dst_port);
+    const auto lo = std::min(a, b);
+    const auto hi = std::max(a, b);
     const auto [it, inserted] = first_flow.try_emplace({lo.first, hi.first, lo.second, hi.second}, flow.tuple);
     if (!inserted) {
       ++split;
