@@ -1,0 +1,130 @@
+#include "eval/episodes.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "eval/experiment.h"
+
+namespace metaids::eval {
+namespace {
+
+// Class 0 benign (100 rows), 1..5 test families (30 rows), 6 a rare family (5 rows). Feature 0
+// is the row index, so rows can be told apart.
+struct Table {
+  std::vector<float> data;
+  std::vector<int> labels;
+  EpisodeSource source;
+  Table() {
+    auto add = [&](int label, int n) {
+      for (int i = 0; i < n; ++i) {
+        const auto row = static_cast<float>(labels.size());
+        data.insert(data.end(), {row, static_cast<float>(label), 0.5f});
+        labels.push_back(label);
+      }
+    };
+    add(0, 100);
+    for (int f = 1; f <= 5; ++f) add(f, 30);
+    add(6, 5);
+    source.table = meta::LabelledView{data.data(), static_cast<std::int64_t>(labels.size()), 3, labels.data()};
+    source.benign = 0;
+    source.test_families = {1, 2, 3, 4, 5};
+    source.rare_families = {6};
+  }
+};
+
+void expect_same(const EpisodeSet& a, const EpisodeSet& b) {
+  ASSERT_EQ(a.episodes.size(), b.episodes.size());
+  for (size_t i = 0; i < a.episodes.size(); ++i) {
+    EXPECT_EQ(a.episodes[i].classes, b.episodes[i].classes);
+    EXPECT_EQ(a.episodes[i].support.x, b.episodes[i].support.x);
+    EXPECT_EQ(a.episodes[i].query.x, b.episodes[i].query.x);
+    EXPECT_EQ(a.episodes[i].query.y, b.episodes[i].query.y);
+  }
+}
+
+TEST(Episodes, DetectionEpisodesFollowTheProtocol) {
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 200;
+  const EpisodeSet set = draw_episodes(t.source, spec, {TaskKind::detection, 5});
+  ASSERT_EQ(set.episodes.size(), 200u);
+  std::set<int> families_seen;
+  for (const auto& e : set.episodes) {
+    ASSERT_EQ(e.ways, 2);
+    EXPECT_EQ(e.classes[0], 0);  // label 0 is benign
+    families_seen.insert(e.classes[1]);
+    EXPECT_EQ(e.support.size(), 10);
+    EXPECT_EQ(e.query.size(), 30);
+    std::set<float> rows;
+    for (int j = 0; j < e.support.size(); ++j) rows.insert(e.support.x(0, j));
+    for (int j = 0; j < e.query.size(); ++j) rows.insert(e.query.x(0, j));
+    EXPECT_EQ(rows.size(), 40u);  // support and query disjoint, no repeats
+    for (int j = 0; j < e.query.size(); ++j)
+      EXPECT_EQ(static_cast<int>(e.query.x(1, j)), e.classes[static_cast<size_t>(e.query.y[static_cast<size_t>(j)])]);
+  }
+  EXPECT_EQ(families_seen, (std::set<int>{1, 2, 3, 4, 5}));
+}
+
+TEST(Episodes, ClassificationAndRareEpisodes) {
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 50;
+  for (const auto& e : draw_episodes(t.source, spec, {TaskKind::classification, 1}).episodes) {
+    ASSERT_EQ(e.ways, 5);
+    EXPECT_EQ(e.classes[0], 0);
+    EXPECT_EQ(std::set<int>(e.classes.begin(), e.classes.end()).size(), 5u);
+    EXPECT_EQ(e.query.size(), 75);
+  }
+  for (const auto& e : draw_episodes(t.source, spec, {TaskKind::rare, 1}).episodes) {
+    EXPECT_EQ(e.classes, (std::vector<int>{0, 6}));
+    EXPECT_EQ(e.support.size(), 2);
+    EXPECT_EQ(e.query.size(), 15 + 4);  // 15 benign, the rest (5 − 1) of the rare family
+  }
+}
+
+TEST(Episodes, ReproducibleFromTheSeedAndIndependentPerSetting) {
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 30;
+  expect_same(draw_episodes(t.source, spec, {TaskKind::detection, 5}), draw_episodes(t.source, spec, {TaskKind::detection, 5}));
+  EXPECT_NE(setting_seed(spec.test_seed, {TaskKind::detection, 5}), setting_seed(spec.test_seed, {TaskKind::detection, 1}));
+  EXPECT_NE(setting_seed(spec.test_seed, {TaskKind::detection, 5}), setting_seed(spec.test_seed, {TaskKind::classification, 5}));
+  EpisodeSpec other = spec;
+  other.test_seed += 1;
+  EXPECT_NE(draw_episodes(t.source, spec, {TaskKind::detection, 5}).episodes[0].query.x,
+            draw_episodes(t.source, other, {TaskKind::detection, 5}).episodes[0].query.x);
+}
+
+TEST(Episodes, FamiliesTooSmallForKAreLeftOutAndNamed) {
+  Table t;
+  t.source.class_names = {"benign", "a", "b", "c", "d", "e", "tiny"};
+  t.source.test_families.push_back(6);  // 5 rows: not enough for K = 5 (needs K + 1)
+  EpisodeSpec spec;
+  spec.episodes = 20;
+  const EpisodeSet set = draw_episodes(t.source, spec, {TaskKind::detection, 5});
+  EXPECT_EQ(set.skipped_families, (std::vector<std::string>{"tiny"}));
+  for (const auto& e : set.episodes) EXPECT_NE(e.classes[1], 6);
+}
+
+TEST(Episodes, EveryMethodSeesTheSameEpisodesWhateverTheThreads) {
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 64;
+  const EpisodeSet set = draw_episodes(t.source, spec, {TaskKind::detection, 1});
+  auto fingerprint = [](const Task<float>& task) { return task.query.x.sum() + 1000 * task.support.x.sum(); };
+  std::vector<float> one(set.episodes.size()), two(set.episodes.size());
+  run_episodes(set, [&](const Task<float>& task, int e, int) {
+    one[static_cast<size_t>(e)] = fingerprint(task);
+    return nearest_centroid_episode(task);
+  }, 1);
+  const auto metrics = run_episodes(set, [&](const Task<float>& task, int e, int) {
+    two[static_cast<size_t>(e)] = fingerprint(task);
+    return nearest_centroid_episode(task);
+  }, 2);
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(metrics.size(), 64u);
+}
+
+}  // namespace
+}  // namespace metaids::eval

@@ -1,0 +1,83 @@
+#include "eval/experiment.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "data/experiment.h"
+#include "synthetic_flows.h"
+
+namespace metaids::eval {
+namespace {
+
+ExperimentOptions small_options() {
+  ExperimentOptions o;
+  o.training.iterations = 30;
+  o.training.meta_batch = 4;
+  o.training.validate_every = 10;
+  o.training.validation_episodes = 10;
+  o.pretrain.steps = 100;
+  o.scratch.fine_tune.steps = 30;
+  o.threads = 2;
+  return o;
+}
+
+TEST(Experiment, TinyEndToEndRunHasEveryMethodTaskAndK) {
+  test::TempDir dir;
+  test::write_synthetic_flows(dir);
+  const auto data = data::prepare_experiment(data::load_experiment_config(dir.path() / "config.json"), dir.path());
+  std::vector<std::string> lines;
+  ExperimentOptions o = small_options();
+  o.log = [&](const std::string& line) { lines.push_back(line); };
+  const ExperimentReport report = run_experiment(data, o);
+  for (const std::string& method : all_methods()) {
+    ASSERT_TRUE(report.results.contains(method)) << method;
+    for (const char* k : {"1", "5"}) {
+      const auto& det = report.results[method]["detection"][k];
+      for (const char* metric : {"accuracy", "f1", "roc_auc"}) {
+        const double mean = det[metric]["mean"].get<double>();
+        EXPECT_GE(mean, 0.0) << method << " " << metric;
+        EXPECT_LE(mean, 1.0) << method << " " << metric;
+        EXPECT_EQ(det[metric]["n"].get<int>(), 40);
+      }
+      EXPECT_TRUE(report.results[method]["classification"][k].contains("accuracy"));
+    }
+    EXPECT_TRUE(report.results[method]["rare"]["1"].contains("roc_auc"));
+    // Seeded methods report both training seeds; the others one.
+    const int seeds = report.results[method]["detection"]["5"]["accuracy"]["seeds"].get<int>();
+    EXPECT_EQ(seeds, method == "nearest_centroid" || method == "xgboost" ? 1 : 2) << method;
+  }
+  // Well-separated clusters: the simple baselines must do well.
+  EXPECT_GT(report.results["nearest_centroid"]["detection"]["5"]["accuracy"]["mean"].get<double>(), 0.9);
+  EXPECT_GT(report.results["xgboost"]["detection"]["5"]["accuracy"]["mean"].get<double>(), 0.8);
+  EXPECT_GT(report.results["protonet"]["detection"]["5"]["accuracy"]["mean"].get<double>(), 0.8);
+  EXPECT_NE(report.markdown.find("| protonet |"), std::string::npos);
+  EXPECT_FALSE(lines.empty());
+  EXPECT_EQ(report.run["validation_family"], "V");
+}
+
+TEST(Experiment, ResultsOfAMethodDoNotDependOnWhichOthersRun) {
+  test::TempDir dir;
+  test::write_synthetic_flows(dir);
+  const auto data = data::prepare_experiment(data::load_experiment_config(dir.path() / "config.json"), dir.path());
+  ExperimentOptions a = small_options();
+  a.methods = {"nearest_centroid", "reptile"};
+  a.seeds = {0};
+  ExperimentOptions b = a;
+  b.methods = {"xgboost", "reptile", "nearest_centroid"};
+  b.threads = 1;
+  const auto ra = run_experiment(data, a), rb = run_experiment(data, b);
+  EXPECT_EQ(ra.results["nearest_centroid"], rb.results["nearest_centroid"]);
+  EXPECT_EQ(ra.results["reptile"], rb.results["reptile"]);  // deterministic whatever the thread count
+}
+
+TEST(Experiment, RejectsUnknownMethods) {
+  test::TempDir dir;
+  test::write_synthetic_flows(dir);
+  const auto data = data::prepare_experiment(data::load_experiment_config(dir.path() / "config.json"), dir.path());
+  ExperimentOptions o = small_options();
+  o.methods = {"magic"};
+  EXPECT_THROW(run_experiment(data, o), Error);
+}
+
+}  // namespace
+}  // namespace metaids::eval
