@@ -1,12 +1,18 @@
 #include "flow/flow_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
 
 #include "core/error.h"
 
 namespace metaids::flow {
 namespace {
 constexpr size_t kInitialIndexSize = 1024;
+constexpr size_t kHugePage = size_t{2} << 20;
 uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
 }  // namespace
 
@@ -24,6 +30,8 @@ size_t FlowTable::memory_bytes() const {
          index_.capacity() * sizeof(uint64_t) + free_slots_.capacity() * sizeof(uint32_t);
 }
 
+void FlowTable::ChunkDeleter::operator()(FlowState* chunk) const { std::free(chunk); }
+
 uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
   const uint32_t tag = tag_of(hash);
   for (uint64_t pos = tag & index_mask_;; pos = (pos + 1) & index_mask_) {
@@ -31,7 +39,7 @@ uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
     if (entry == 0) return kNil;
     if (static_cast<uint32_t>(entry >> 32) == tag) {
       const auto index = static_cast<uint32_t>(entry) - 1;
-      if (chunks_[index >> kChunkShift][index & (kChunkSize - 1)].key == key) return index;
+      if (chunks_[index >> kChunkShift].get()[index & (kChunkSize - 1)].key == key) return index;
     }
   }
 }
@@ -90,7 +98,16 @@ uint32_t FlowTable::allocate_slot() {
     return index;
   }
   if ((slots_used_ >> kChunkShift) >= chunks_.size()) {
-    chunks_.push_back(std::make_unique<FlowState[]>(kChunkSize));
+    // One chunk of slots (about 2 MiB); transparent huge pages may back it, which means
+    // fewer page faults under a flood. Slots are constructed when a flow starts in them.
+    static_assert(std::is_trivially_destructible_v<FlowState>);
+    const size_t bytes = kChunkSize * sizeof(FlowState);
+    void* memory = std::malloc(bytes);
+    if (memory == nullptr) throw std::bad_alloc();
+    const auto begin = (reinterpret_cast<uintptr_t>(memory) + kHugePage - 1) & ~(kHugePage - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(memory) + bytes) & ~(kHugePage - 1);
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    chunks_.emplace_back(static_cast<FlowState*>(memory));
     links_.resize(chunks_.size() * kChunkSize);
   }
   return slots_used_++;
@@ -146,7 +163,7 @@ void FlowTable::start_flow(FlowState& flow, const PacketInfo& packet, bool packe
   const bool old_src_is_a = flow.src_is_a;
   const bool old_id_src_is_a = flow.id_src_is_a;
   const int64_t connection_start = flow.connection_start_us;
-  flow = FlowState{};
+  std::construct_at(&flow);
   flow.key = key;
   bool src_is_a = packet_is_a;
   if (how == Continuation::fresh) {
@@ -173,7 +190,7 @@ void FlowTable::add(const PacketInfo& packet) {
   if (index == kNil) {
     if (active_count_ + expired_count_ >= config_.max_flows) make_room();
     index = allocate_slot();
-    FlowState& flow = slot(index);
+    FlowState& flow = *std::construct_at(&slot(index));
     flow.key = key;
     start_flow(flow, packet, packet_is_a, Continuation::fresh);
     insert_index(hash, index);

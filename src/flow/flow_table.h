@@ -75,7 +75,7 @@ class FlowTable {
     uint32_t tail = kNil;
   };
 
-  FlowState& slot(uint32_t index) { return chunks_[index >> kChunkShift][index & (kChunkSize - 1)]; }
+  FlowState& slot(uint32_t index) { return chunks_[index >> kChunkShift].get()[index & (kChunkSize - 1)]; }
   uint32_t find(const FlowKey& key, uint64_t hash) const;
   uint32_t allocate_slot();
   void insert_index(uint64_t hash, uint32_t index);
@@ -96,7 +96,10 @@ class FlowTable {
 
   FlowTableConfig config_;
   FlowSink& sink_;
-  std::vector<std::unique_ptr<FlowState[]>> chunks_;
+  struct ChunkDeleter {
+    void operator()(FlowState* chunk) const;
+  };
+  std::vector<std::unique_ptr<FlowState, ChunkDeleter>> chunks_;
   std::vector<Link> links_;
   std::vector<uint64_t> index_;  // (hash high 32 bits << 32) | (slot + 1); 0 = empty
   uint64_t index_mask_ = 0;
