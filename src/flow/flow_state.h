@@ -2,6 +2,7 @@
 // no per-packet lists), updated by FlowState::add_packet with CICFlowMeter's semantics (the
 // corrected GintsEngelen fork; docs/flow-features.md gives every definition).
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -26,12 +27,15 @@ struct FlowKey {
 FlowKey make_flow_key(const PacketInfo& packet, bool& packet_is_a);
 uint64_t hash_flow_key(const FlowKey& key);
 
-// Streaming mean/variance (Welford) with min and max; the count is kept by the owner.
+// Streaming mean/variance (Welford) with min and max; the count is kept by the owner. Min
+// and max are 32-bit: every time statistic of a flow is bounded by the flow timeout, which is
+// at most kMaxFlowTimeoutUs (values beyond, only possible with timestamps running backwards,
+// saturate).
 struct RunningStats {
   double mean = 0.0;
   double m2 = 0.0;  // sum of squared deviations from the mean
-  int64_t min = std::numeric_limits<int64_t>::max();
-  int64_t max = std::numeric_limits<int64_t>::min();
+  int32_t min = std::numeric_limits<int32_t>::max();
+  int32_t max = std::numeric_limits<int32_t>::min();
 
   // `n` is the count including this value.
   void add(int64_t value, uint64_t n) {
@@ -39,11 +43,16 @@ struct RunningStats {
     const double delta = x - mean;
     mean += delta / static_cast<double>(n);
     m2 += delta * (x - mean);
-    if (value < min) min = value;
-    if (value > max) max = value;
+    const auto clamped = static_cast<int32_t>(
+        std::clamp<int64_t>(value, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+    if (clamped < min) min = clamped;
+    if (clamped > max) max = clamped;
   }
   double sample_std(uint64_t n) const;
 };
+
+// The largest flow timeout the 32-bit time statistics can hold (about 35 minutes).
+inline constexpr int64_t kMaxFlowTimeoutUs = std::numeric_limits<int32_t>::max();
 
 // Count, sum and sum of squares of packet payload lengths: exact integer moments.
 struct LengthStats {

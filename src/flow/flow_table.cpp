@@ -12,21 +12,22 @@
 namespace metaids::flow {
 namespace {
 constexpr size_t kInitialIndexSize = 1024;
-constexpr size_t kHugePage = size_t{2} << 20;
 uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config, FlowSink& sink) : config_(config), sink_(sink) {
   require(config_.max_flows >= 1 && config_.max_flows <= (size_t{1} << 31),
           "max flows must be between 1 and 2^31, got {}", config_.max_flows);
-  require(config_.flow_timeout_us > 0, "the flow timeout must be positive");
+  require(config_.flow_timeout_us > 0 && config_.flow_timeout_us <= kMaxFlowTimeoutUs,
+          "the flow timeout must be between 1 µs and {} s, got {} µs", kMaxFlowTimeoutUs / 1'000'000,
+          config_.flow_timeout_us);
   require(config_.activity_timeout_us > 0, "the activity timeout must be positive");
   index_.assign(kInitialIndexSize, 0);
   index_mask_ = kInitialIndexSize - 1;
 }
 
 size_t FlowTable::memory_bytes() const {
-  return chunks_.size() * kChunkSize * sizeof(FlowState) + links_.capacity() * sizeof(Link) +
+  return chunks_.size() * kChunkBytes + links_.capacity() * sizeof(Link) +
          index_.capacity() * sizeof(uint64_t) + free_slots_.capacity() * sizeof(uint32_t);
 }
 
@@ -39,7 +40,7 @@ uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
     if (entry == 0) return kNil;
     if (static_cast<uint32_t>(entry >> 32) == tag) {
       const auto index = static_cast<uint32_t>(entry) - 1;
-      if (chunks_[index >> kChunkShift].get()[index & (kChunkSize - 1)].key == key) return index;
+      if (chunks_[index / kChunkSize].get()[index % kChunkSize].key == key) return index;
     }
   }
 }
@@ -97,17 +98,14 @@ uint32_t FlowTable::allocate_slot() {
     free_slots_.pop_back();
     return index;
   }
-  if ((slots_used_ >> kChunkShift) >= chunks_.size()) {
-    // One chunk of slots (about 2 MiB); transparent huge pages may back it, which means
-    // fewer page faults under a flood. Slots are constructed when a flow starts in them.
+  if (slots_used_ / kChunkSize >= chunks_.size()) {
+    // Slots are constructed when a flow starts in them.
     static_assert(std::is_trivially_destructible_v<FlowState>);
-    const size_t bytes = kChunkSize * sizeof(FlowState);
-    void* memory = std::malloc(bytes);
+    void* memory = std::aligned_alloc(kChunkBytes, kChunkBytes);
     if (memory == nullptr) throw std::bad_alloc();
-    const auto begin = (reinterpret_cast<uintptr_t>(memory) + kHugePage - 1) & ~(kHugePage - 1);
-    const auto end = (reinterpret_cast<uintptr_t>(memory) + bytes) & ~(kHugePage - 1);
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    ::madvise(memory, kChunkBytes, MADV_HUGEPAGE);
     chunks_.emplace_back(static_cast<FlowState*>(memory));
+    links_.reserve(chunks_.size() * kChunkSize);  // exactly: no growth slack
     links_.resize(chunks_.size() * kChunkSize);
   }
   return slots_used_++;

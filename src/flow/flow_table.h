@@ -46,7 +46,7 @@ class FlowSink {
 
 class FlowTable {
  public:
-  FlowTable(const FlowTableConfig& config, FlowSink& sink);
+  FlowTable(const FlowTableConfig& config, FlowSink& sink);  // validates; throws metaids::Error
 
   // Adds one decoded packet: finds or creates its flow, splits it where a flow ends.
   void add(const PacketInfo& packet);
@@ -64,8 +64,10 @@ class FlowTable {
 
  private:
   static constexpr uint32_t kNil = 0xffffffffu;
-  static constexpr uint32_t kChunkShift = 12;
-  static constexpr uint32_t kChunkSize = 1u << kChunkShift;
+  // Slots come in chunks of one 2 MiB huge page each (transparent huge pages: far fewer page
+  // faults when a flood creates flows fast).
+  static constexpr size_t kChunkBytes = size_t{2} << 20;
+  static constexpr uint32_t kChunkSize = static_cast<uint32_t>(kChunkBytes / sizeof(FlowState));
   struct Link {
     uint32_t prev = kNil;
     uint32_t next = kNil;
@@ -75,7 +77,7 @@ class FlowTable {
     uint32_t tail = kNil;
   };
 
-  FlowState& slot(uint32_t index) { return chunks_[index >> kChunkShift].get()[index & (kChunkSize - 1)]; }
+  FlowState& slot(uint32_t index) { return chunks_[index / kChunkSize].get()[index % kChunkSize]; }
   uint32_t find(const FlowKey& key, uint64_t hash) const;
   uint32_t allocate_slot();
   void insert_index(uint64_t hash, uint32_t index);
