@@ -19,6 +19,8 @@ Run:  /usr/bin/python3 bench/peers/meta_bench_torch.py [--seconds 5] [--threads 
           [--clock wall|cpu]
           [--algorithms maml,fomaml,reptile,anil,metasgd,protonet,adapt_latency,score_throughput]
 The FLOP model behind "gflops" is `flops_per_task` below; docs/peers.md explains it.
+Debian's torch calls the system libblas.so.3, the slow netlib reference BLAS unless OpenBLAS
+is installed or preloaded (docs/peers.md shows how); each line says which one ran ("blas").
 """
 
 import argparse
