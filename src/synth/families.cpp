@@ -111,7 +111,16 @@ std::string http_request(Rng& rng, const std::string& host, std::string_view met
     for (std::int64_t i = 0; i < length; ++i) request += "0123456789abcdef"[rng.below(16)];
     request += "\r\n";
   }
-  request += "Connection: keep-alive\r\n\r\n";
+  request += "Connection: keep-alive\r\n";
+  if (method == "POST") {
+    std::string form = "q=" + std::string(word(rng)) + "&page=" + std::to_string(rng.below(100)) + "&token=";
+    const auto length = rng.between(8, 200);
+    for (std::int64_t i = 0; i < length; ++i) form += "0123456789abcdef"[rng.below(16)];
+    request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + std::to_string(form.size()) +
+               "\r\n\r\n" + form;
+    return request;
+  }
+  request += "\r\n";
   return request;
 }
 
