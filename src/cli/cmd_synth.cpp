@@ -150,6 +150,7 @@ void register_bench_synth(CLI::App& parent) {
     synth::SynthConfig flood = mixed;
     const synth::Family only[] = {synth::Family::SynFlood};
     flood.select_families(only);
+    flood.syn_flood_reply_fraction = 0;  // every packet opens a flow
     flood.collect_ground_truth = true;
     fmt::print("{}\n", bench_generation("synflood", flood, options->packets).dump());
     std::fflush(stdout);

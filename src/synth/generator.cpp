@@ -72,6 +72,9 @@ void validate(const SynthConfig& config) {
   }
   require(total > 0, "no traffic family selected (all family weights are 0)");
   require(config.flow_timeout_us > 0, "flow timeout must be positive");
+  require(std::isfinite(config.syn_flood_reply_fraction) && config.syn_flood_reply_fraction <= 1,
+          "syn_flood_reply_fraction must be at most 1 (negative: random per campaign), got {}",
+          config.syn_flood_reply_fraction);
   require(config.servers.prefix_length <= 28, "the server range needs at least 16 addresses (/28 or wider)");
   const std::pair<const char*, const Ipv4Range*> ranges[] = {
       {"clients", &config.clients}, {"servers", &config.servers}, {"external", &config.external},
@@ -393,7 +396,8 @@ struct Generator::Impl {
       case Family::SynFlood: {
         if (source.campaign_left == 0) {
           source.campaign_left = UINT32_MAX;
-          source.reply_fraction = rng.uniform(0.05, 0.4);
+          source.reply_fraction = config.syn_flood_reply_fraction >= 0 ? config.syn_flood_reply_fraction
+                                                                       : rng.uniform(0.05, 0.4);
         }
         const auto [ip, port] = spoofed_source();
         start.initiator_ip = ip;

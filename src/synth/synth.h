@@ -86,6 +86,9 @@ struct SynthConfig {
   Ipv4Range servers = parse_ipv4_range("10.0.0.0/24");
   Ipv4Range external = parse_ipv4_range("198.18.0.0/15");
   Ipv4Range attackers = parse_ipv4_range("203.0.113.0/24");
+  // Share of SYN-flood SYNs the victim answers (SYN-ACK plus two retransmissions). Negative:
+  // drawn per flood campaign from 5-40 %. 0: every flood packet is a flow of its own.
+  double syn_flood_reply_fraction = -1;
   // Flow timeout of the flow meter whose output the ground truth describes.
   std::uint64_t flow_timeout_us = 120'000'000;
   // Keep GroundTruthFlow records (take_finished_flows). Off for pure packet benchmarks.

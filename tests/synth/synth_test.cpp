@@ -410,6 +410,26 @@ TEST(Synth, SynFloodSourcesAreAllDistinct) {
   EXPECT_EQ(sources.size(), flows.size());
 }
 
+TEST(Synth, SynFloodWithoutRepliesIsOneFlowPerPacket) {
+  SynthConfig config = small_config(17, 5'000);
+  const Family only[] = {Family::SynFlood};
+  config.select_families(only);
+  config.syn_flood_reply_fraction = 0;
+  Generator generator(config);
+  Packet packet;
+  std::uint64_t packets = 0;
+  while (generator.next(packet)) ++packets;
+  const auto flows = generator.take_finished_flows();
+  EXPECT_EQ(packets, 5'000u);
+  EXPECT_EQ(flows.size(), 5'000u);
+  for (const auto& flow : flows) {
+    EXPECT_EQ(flow.fwd_packets, 1u);
+    EXPECT_EQ(flow.bwd_packets, 0u);
+    EXPECT_EQ(flow.syn_packets, 1u);
+    EXPECT_EQ(flow.end, FlowEnd::Timeout);
+  }
+}
+
 TEST(Synth, GroundTruthCsvRoundTrips) {
   const auto dir = scratch_dir();
   write_pcap(small_config(21, 200), dir / "t.pcap", dir / "t.csv");
