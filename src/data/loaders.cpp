@@ -59,7 +59,8 @@ class TableBuilder {
     } else {
       label_index = static_cast<size_t>(std::find(names.begin(), names.end(), schema_.label_column) - names.begin());
     }
-    if (label_index >= column_count) {
+    const bool unlabeled = label_index >= column_count && !schema_.label_required;
+    if (label_index >= column_count && !unlabeled) {
       std::vector<std::string> shown(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(names.size(), 12)));
       fail("{}: no label column '{}' (schema {}; columns: {}{})", reader.source_name(), schema_.label_column, schema_.name,
            fmt::join(shown, ", "), names.size() > shown.size() ? ", ..." : "");
@@ -145,7 +146,9 @@ class TableBuilder {
           continue;
         }
       }
-      std::string_view label = label_index < n ? trim(fields[label_index]) : std::string_view{};
+      std::string_view label = unlabeled ? std::string_view(kUnlabeled)
+                               : label_index < n ? trim(fields[label_index])
+                                                 : std::string_view{};
       if (!strip.empty() && label.size() >= strip.size() && label.substr(label.size() - strip.size()) == strip)
         label.remove_suffix(strip.size());
       if (label.empty()) {

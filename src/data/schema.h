@@ -31,6 +31,9 @@
 
 namespace metaids::data {
 
+// Class name given to every row of a file without a label column (label_required = false).
+inline constexpr const char* kUnlabeled = "(unlabeled)";
+
 enum class BadValuePolicy { zero, skip_row };
 enum class ShortRowPolicy { skip_row, zero };
 enum class LongRowPolicy { skip_row, ignore_extra };
@@ -53,6 +56,9 @@ struct DatasetSchema {
   ShortRowPolicy short_row = ShortRowPolicy::skip_row;
   LongRowPolicy long_row = LongRowPolicy::skip_row;
   BadTimestampPolicy bad_timestamp = BadTimestampPolicy::skip_row;
+  // API only (not in schema files): when false, a file without the label column loads with
+  // every row in class kUnlabeled (for `metaids predict` on unlabelled flows).
+  bool label_required = true;
 
   nlohmann::json to_json() const;
 };

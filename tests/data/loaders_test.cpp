@@ -118,6 +118,17 @@ TEST(Loader, MissingLabelColumnIsAnError) {
   }
 }
 
+TEST(Loader, UnlabelledFileWhenLabelsAreOptional) {
+  DatasetSchema s = simple_schema();
+  s.label_required = false;
+  const auto t = load_csv_text("id,a,b\n1,1,2\n2,3,4\n", s, "t");
+  ASSERT_EQ(t.rows(), 2u);
+  EXPECT_EQ(t.class_names, (std::vector<std::string>{kUnlabeled}));
+  EXPECT_EQ(t.feature_names, (std::vector<std::string>{"a", "b"}));
+  // With a label column the labels are read as usual.
+  EXPECT_EQ(load_csv_text("id,a,b,label\n1,1,2,ok\n", s, "t").class_names[0], "ok");
+}
+
 TEST(Loader, MissingFileIsAnError) {
   EXPECT_THROW(load_dataset("/nonexistent/dir/flows.csv", simple_schema()), Error);
 }

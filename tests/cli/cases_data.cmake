@@ -1,0 +1,13 @@
+# Dataset loading and model file commands: bad input gives one line and a non-zero exit.
+set(_fixtures ${CMAKE_SOURCE_DIR}/tests/model/fixtures)
+metaids_cli_case(info_valid 0 "algorithm +protonet" info ${_fixtures}/valid-v1.mids)
+metaids_cli_case(info_json 0 "\"training_data_hash\"" info --json ${_fixtures}/valid-v1.mids)
+metaids_cli_case(info_missing_file nonzero "^metaids: error: cannot open model .*no such file" info /nonexistent/model.mids)
+metaids_cli_case(info_not_a_model nonzero "not a metaids model file \\(wrong magic bytes\\)" info ${CMAKE_SOURCE_DIR}/configs/nslkdd.json)
+metaids_cli_case(info_truncated nonzero "model file is truncated" info ${_fixtures}/truncated.mids)
+metaids_cli_case(info_corrupted nonzero "model file is corrupted \\(CRC-32" info ${_fixtures}/corrupted.mids)
+metaids_cli_case(info_newer_version nonzero "version 2 is newer than this metaids supports \\(1\\); upgrade metaids" info ${_fixtures}/newer-version.mids)
+metaids_cli_case(info_no_argument nonzero "^metaids: error:" info)
+metaids_cli_case(bench_csv_smoke 0 "\"mb_per_s\"" bench csv --rows 200 --seconds 0)
+metaids_cli_case(bench_csv_zero_rows nonzero "^metaids: error:" bench csv --rows 0)
+metaids_cli_case(bench_csv_bad_data nonzero "^metaids: error: --data /nonexistent/dir: not a directory" bench csv --rows 10 --seconds 0 --data /nonexistent/dir)
