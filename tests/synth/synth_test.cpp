@@ -151,6 +151,9 @@ TEST(Synth, SameSeedSameTraceOtherSeedOtherTrace) {
   EXPECT_GT(packets, 1000u);
   EXPECT_EQ(first, trace_hash(small_config(7)));
   EXPECT_NE(first, trace_hash(small_config(8)));
+  SynthConfig without_truth = small_config(7);
+  without_truth.collect_ground_truth = false;
+  EXPECT_EQ(first, trace_hash(without_truth)) << "keeping ground truth must not change the packets";
 }
 
 TEST(Synth, WritePcapIsByteIdenticalAcrossRuns) {
