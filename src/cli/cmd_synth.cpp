@@ -22,6 +22,7 @@ struct SynthOptions {
   std::uint64_t sessions = 0;
   std::string families;
   double duration = 60.0;
+  std::uint16_t vlan = 0;
   bool quiet = false;
 };
 
@@ -52,6 +53,7 @@ void run_synth(const SynthOptions& options) {
   synth::SynthConfig config;
   config.seed = options.seed;
   config.duration_s = options.duration;
+  config.vlan_id = options.vlan;
   if (options.packets > 0) {
     config.target_packets = options.packets;
   } else if (options.sessions > 0) {
@@ -93,6 +95,8 @@ void register_synth(CLI::App& parent) {
                       "(default: all)");
   command->add_option("--duration", options->duration, "Seconds over which sessions start (default 60)")
       ->check(CLI::Range(0.001, 1e7));
+  command->add_option("--vlan", options->vlan, "Tag every frame with this 802.1Q VLAN id (1-4094)")
+      ->check(CLI::Range(1, 4094));
   command->add_flag("--quiet", options->quiet, "Print nothing on success");
   command->callback([options] { run_synth(*options); });
 }

@@ -72,6 +72,7 @@ void validate(const SynthConfig& config) {
   }
   require(total > 0, "no traffic family selected (all family weights are 0)");
   require(config.flow_timeout_us > 0, "flow timeout must be positive");
+  require(config.vlan_id < 4095, "vlan_id must be 0 (untagged) or 1..4094, got {}", config.vlan_id);
   require(std::isfinite(config.syn_flood_reply_fraction) && config.syn_flood_reply_fraction <= 1,
           "syn_flood_reply_fraction must be at most 1 (negative: random per campaign), got {}",
           config.syn_flood_reply_fraction);
@@ -592,7 +593,7 @@ struct Generator::Impl {
     }
   }
 
-  static std::size_t render(Session& session, const Segment& segment, std::uint8_t* frame) {
+  static std::size_t render(Session& session, const Segment& segment, std::uint8_t* frame, std::uint16_t vlan_id) {
     Endpoint& from = session.side[segment.from_responder];
     const Endpoint& to = session.side[1 - segment.from_responder];
     const bool tcp = session.protocol == kProtocolTcp;
@@ -610,12 +611,18 @@ struct Generator::Impl {
     const std::size_t l4_header = tcp ? kTcpHeader + option_bytes : kUdpHeader;
     const std::size_t ip_total = kIpv4Header + l4_header + segment.payload_length;
 
-    // Ethernet II
+    // Ethernet II, optionally with an 802.1Q tag (priority 0)
     std::memcpy(frame, to.mac.data(), 6);
     std::memcpy(frame + 6, from.mac.data(), 6);
-    put16(frame + 12, 0x0800);
+    std::size_t link_header = kEthernetHeader;
+    if (vlan_id != 0) {
+      put16(frame + 12, 0x8100);
+      put16(frame + 14, vlan_id);
+      link_header += 4;
+    }
+    put16(frame + link_header - 2, 0x0800);
     // IPv4
-    std::uint8_t* ip = frame + kEthernetHeader;
+    std::uint8_t* ip = frame + link_header;
     ip[0] = 0x45;
     ip[1] = 0;
     put16(ip + 2, static_cast<std::uint32_t>(ip_total));
@@ -658,7 +665,7 @@ struct Generator::Impl {
       store_checksum(l4 + 6, sum);
       if (l4[6] == 0 && l4[7] == 0) l4[6] = l4[7] = 0xFF;  // UDP: zero means "no checksum"
     }
-    return kEthernetHeader + ip_total;
+    return link_header + ip_total;
   }
 
   // -- ground truth --
@@ -747,7 +754,7 @@ struct Generator::Impl {
       const Segment& segment = session.segments[session.next_segment];
       packet.timestamp_us = segment.time_us;
       packet.family = session.family;
-      packet.length = static_cast<std::uint32_t>(render(session, segment, packet.data.data()));
+      packet.length = static_cast<std::uint32_t>(render(session, segment, packet.data.data(), config.vlan_id));
       account(session, segment);
       ++emitted;
       if (++session.next_segment == session.segments.size()) {

@@ -89,6 +89,8 @@ struct SynthConfig {
   // Share of SYN-flood SYNs the victim answers (SYN-ACK plus two retransmissions). Negative:
   // drawn per flood campaign from 5-40 %. 0: every flood packet is a flow of its own.
   double syn_flood_reply_fraction = -1;
+  // Non-zero: every frame carries an 802.1Q tag with this VLAN id (1..4094).
+  std::uint16_t vlan_id = 0;
   // Flow timeout of the flow meter whose output the ground truth describes.
   std::uint64_t flow_timeout_us = 120'000'000;
   // Keep GroundTruthFlow records (take_finished_flows). Off for pure packet benchmarks.
@@ -103,7 +105,7 @@ struct SynthConfig {
 void validate(const SynthConfig& config);
 
 struct Packet {
-  static constexpr std::size_t kMaxFrameBytes = 1514;  // Ethernet header + 1500-byte MTU
+  static constexpr std::size_t kMaxFrameBytes = 1518;  // Ethernet + 802.1Q tag + 1500-byte MTU
   std::uint64_t timestamp_us = 0;  // microseconds since the Unix epoch
   std::uint32_t length = 0;        // bytes used in data (full frame, no FCS)
   Family family = Family::Web;

@@ -9,3 +9,5 @@ metaids_cli_case(synth_bad_seed nonzero "seed" synth --out synth_bad.pcap --seed
 metaids_cli_case(synth_unwritable nonzero "cannot write" synth --out /nonexistent-dir/x.pcap)
 metaids_cli_case(synth_writes_exact_packets 0 "wrote synth_ok.pcap: 250 packets" synth --out synth_ok.pcap --truth synth_ok.csv --packets 250 --seed 4)
 metaids_cli_case(synth_one_family 0 "family: dns=" synth --out synth_dns.pcap --sessions 10 --families dns)
+metaids_cli_case(synth_bad_vlan nonzero "vlan" synth --out synth_bad.pcap --vlan 4095)
+metaids_cli_case(synth_vlan 0 "wrote synth_vlan.pcap: 100 packets" synth --out synth_vlan.pcap --packets 100 --vlan 7)

@@ -433,6 +433,32 @@ TEST(Synth, SynFloodWithoutRepliesIsOneFlowPerPacket) {
   }
 }
 
+TEST(Synth, VlanTaggedTraceHasTheSameFlows) {
+  const auto dir = scratch_dir();
+  SynthConfig config = small_config(23, 200);
+  const SynthSummary plain = write_pcap(config, dir / "plain.pcap", dir / "plain.csv");
+  config.vlan_id = 42;
+  const SynthSummary tagged = write_pcap(config, dir / "vlan.pcap", dir / "vlan.csv");
+  EXPECT_EQ(tagged.packets, plain.packets);
+  EXPECT_EQ(tagged.bytes, plain.bytes + 4 * plain.packets);
+  const auto packets = test::read_with_libpcap(dir / "vlan.pcap");
+  for (const DecodedPacket& p : packets) {
+    ASSERT_TRUE(p.decoded && p.ip_checksum_ok && p.l4_checksum_ok);
+    ASSERT_EQ(p.vlan_id, 42);
+    ASSERT_LE(p.frame_length, Packet::kMaxFrameBytes);
+  }
+  const auto truth = read_ground_truth_csv(dir / "vlan.csv");
+  const auto counted = recount(packets, config.flow_timeout_us);
+  ASSERT_EQ(truth.size(), counted.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) expect_same_counts(truth[i], counted[i]);
+  auto bytes = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(dir / "vlan.csv"), bytes(dir / "plain.csv"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Synth, GroundTruthCsvRoundTrips) {
   const auto dir = scratch_dir();
   write_pcap(small_config(21, 200), dir / "t.pcap", dir / "t.csv");
@@ -458,6 +484,9 @@ TEST(Synth, BadConfigurationIsRejectedWithAReason) {
   EXPECT_THROW(validate(config), Error);
   config = SynthConfig{};
   config.external = config.clients;
+  EXPECT_THROW(validate(config), Error);
+  config = SynthConfig{};
+  config.vlan_id = 4095;
   EXPECT_THROW(validate(config), Error);
   EXPECT_THROW(parse_ipv4_range("10.0.0.1/8"), Error);
   EXPECT_THROW(parse_ipv4_range("300.0.0.0/8"), Error);

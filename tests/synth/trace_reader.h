@@ -15,6 +15,7 @@ namespace metaids::synth::test {
 struct DecodedPacket {
   std::uint64_t timestamp_us = 0;
   std::uint32_t frame_length = 0;
+  std::uint16_t vlan_id = 0;  // 0: untagged
   std::uint32_t src_ip = 0, dst_ip = 0;
   std::uint16_t src_port = 0, dst_port = 0;
   std::uint8_t protocol = 0;
@@ -48,11 +49,16 @@ inline DecodedPacket decode(const std::uint8_t* frame, std::uint32_t length, std
   DecodedPacket packet;
   packet.timestamp_us = timestamp_us;
   packet.frame_length = length;
-  if (length < 14 + 20 || be16(frame + 12) != 0x0800) return packet;
-  const std::uint8_t* ip = frame + 14;
+  std::uint32_t link_header = 14;
+  if (length >= 18 && be16(frame + 12) == 0x8100) {
+    packet.vlan_id = static_cast<std::uint16_t>(be16(frame + 14) & 0x0FFF);
+    link_header = 18;
+  }
+  if (length < link_header + 20 || be16(frame + link_header - 2) != 0x0800) return packet;
+  const std::uint8_t* ip = frame + link_header;
   if ((ip[0] >> 4) != 4 || (ip[0] & 0x0F) != 5) return packet;
   packet.ip_total_length = be16(ip + 2);
-  if (packet.ip_total_length + 14 != length) return packet;
+  if (packet.ip_total_length + link_header != length) return packet;
   packet.ip_checksum_ok = fold(plain_sum(ip, 20)) == 0xFFFF;
   packet.protocol = ip[9];
   packet.src_ip = be32(ip + 12);
