@@ -77,6 +77,8 @@ void register_bench_csv(CLI::App& parent) {
       ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--data", options->data, "Shared data directory: also time the real datasets found there");
   cmd->callback([options] {
+    if (!options->data.empty())
+      require(std::filesystem::is_directory(options->data), "--data {}: not a directory", options->data);
     const std::string text = data::synthetic_flow_csv(options->rows);
     const std::string synthetic = fmt::format("synthetic {} rows x 78 features", options->rows);
     auto print = [](const nlohmann::json& j) {
@@ -97,7 +99,6 @@ void register_bench_csv(CLI::App& parent) {
     }));
     if (options->data.empty()) return;
     const std::filesystem::path dir(options->data);
-    require(std::filesystem::is_directory(dir), "--data {}: not a directory", options->data);
     struct Real {
       const char* path;
       data::DatasetSchema schema;
