@@ -209,18 +209,14 @@ struct Runner {
 
 }  // namespace
 
-ExperimentReport run_experiment(const data::ExperimentData& data, const ExperimentOptions& options) {
-  const auto start = Clock::now();
+namespace {
+
+// The runner with its test episodes drawn (settings of options.tasks).
+Runner prepared_runner(const data::ExperimentData& data, const ExperimentOptions& options) {
   Runner runner{data, options, make_split(data), {}, {}, {}, {}};
   const data::EpisodeSettings& es = data.config.episodes;
   runner.seeds = options.seeds.empty() ? data.config.seeds : options.seeds;
   require(!runner.seeds.empty(), "no meta-training seeds given");
-  std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
-  for (const auto& m : methods)
-    require(std::find(all_methods().begin(), all_methods().end(), m) != all_methods().end(),
-            "unknown method '{}' (known: nearest_centroid, scratch, finetune, pretrained_centroid, xgboost, maml, "
-            "fomaml, reptile, anil, metasgd, protonet)",
-            m);
   EpisodeSpec spec;
   spec.episodes = options.episodes > 0 ? options.episodes : es.episodes;
   spec.query = es.query;
@@ -237,7 +233,6 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
     } else {
       for (int k : shots) runner.sets.push_back(draw_episodes(source, spec, {task, k}));
     }
-    (void)0;
   }
   for (const EpisodeSet& set : runner.sets) {
     std::string skipped;
@@ -252,6 +247,58 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
                                              {"skipped_families", set.skipped_families}});
   }
 
+  return runner;
+}
+
+void describe_run(Runner& runner, const data::ExperimentData& data, const ExperimentOptions& options) {
+  const data::EpisodeSettings& es = data.config.episodes;
+  auto& run = runner.report.run;
+  run["experiment"] = data.config.name;
+  run["seeds"] = runner.seeds;
+  run["test_seed"] = es.test_seed;
+  run["episodes_per_setting"] = options.episodes > 0 ? options.episodes : es.episodes;
+  run["query"] = es.query;
+  run["classification_ways"] = es.classification_ways;
+  run["training"]["options"] = options.training.to_json();
+  run["threads"] = options.threads;
+  run["benign"] = runner.split.name(runner.split.benign);
+  for (int f : runner.split.train_families) run["meta_train_families"].push_back(runner.split.name(f));
+  run["validation_family"] =
+      runner.split.validation_family >= 0 ? runner.split.name(runner.split.validation_family) : std::string();
+  for (int f : runner.split.test_families) run["meta_test_families"].push_back(runner.split.name(f));
+  for (int f : runner.split.rare_families) run["rare_families"].push_back(runner.split.name(f));
+  run["training_data_hash"] = data.training_data_hash;
+  run["features"] = runner.split.train.features;
+  runner.report.markdown = results_markdown(runner.report.results, data.config.name);
+}
+
+}  // namespace
+
+ExperimentReport evaluate_learner(const data::ExperimentData& data, const TrainedLearner& learner, const std::string& name,
+                                  const ExperimentOptions& options) {
+  const auto start = Clock::now();
+  Runner runner = prepared_runner(data, options);
+  std::vector<meta::Scratch<float>> scratch(static_cast<size_t>(std::max(1, options.threads)));
+  for (const EpisodeSet& set : runner.sets) {
+    PerSeed one{runner.evaluate(name, 0, set, [&](const Task<float>& t, int, int thread) {
+      return adapted_logits(*learner.learner, learner.phi, t, scratch[static_cast<size_t>(thread)]);
+    })};
+    runner.store(name, set, one);
+  }
+  describe_run(runner, data, options);
+  runner.report.run["seconds"] = seconds_since(start);
+  return std::move(runner.report);
+}
+
+ExperimentReport run_experiment(const data::ExperimentData& data, const ExperimentOptions& options) {
+  const auto start = Clock::now();
+  std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
+  for (const auto& m : methods)
+    require(std::find(all_methods().begin(), all_methods().end(), m) != all_methods().end(),
+            "unknown method '{}' (known: nearest_centroid, scratch, finetune, pretrained_centroid, xgboost, maml, "
+            "fomaml, reptile, anil, metasgd, protonet)",
+            m);
+  Runner runner = prepared_runner(data, options);
   for (const std::string& method : methods) {
     const auto method_start = Clock::now();
     if (is_meta_learner(method)) {
@@ -263,25 +310,8 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
     }
     runner.report.run["method_seconds"][method] = seconds_since(method_start);
   }
-  auto& run = runner.report.run;
-  run["experiment"] = data.config.name;
-  run["seeds"] = runner.seeds;
-  run["test_seed"] = spec.test_seed;
-  run["episodes_per_setting"] = spec.episodes;
-  run["query"] = spec.query;
-  run["classification_ways"] = spec.classification_ways;
-  run["training"]["options"] = options.training.to_json();
-  run["threads"] = options.threads;
-  run["benign"] = runner.split.name(runner.split.benign);
-  for (int f : runner.split.train_families) run["meta_train_families"].push_back(runner.split.name(f));
-  run["validation_family"] =
-      runner.split.validation_family >= 0 ? runner.split.name(runner.split.validation_family) : std::string();
-  for (int f : runner.split.test_families) run["meta_test_families"].push_back(runner.split.name(f));
-  for (int f : runner.split.rare_families) run["rare_families"].push_back(runner.split.name(f));
-  run["training_data_hash"] = data.training_data_hash;
-  run["features"] = runner.split.train.features;
-  run["seconds"] = seconds_since(start);
-  runner.report.markdown = results_markdown(runner.report.results, data.config.name);
+  describe_run(runner, data, options);
+  runner.report.run["seconds"] = seconds_since(start);
   return std::move(runner.report);
 }
 

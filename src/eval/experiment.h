@@ -67,6 +67,11 @@ struct ExperimentReport {
 
 ExperimentReport run_experiment(const data::ExperimentData& data, const ExperimentOptions& options);
 
+// FSND-1 for one already meta-trained learner (a saved model, `metaids eval`): the settings of
+// options.tasks with its adaptation, results stored under `name`.
+ExperimentReport evaluate_learner(const data::ExperimentData& data, const TrainedLearner& learner, const std::string& name,
+                                  const ExperimentOptions& options);
+
 // The results tables as Markdown (methods in all_methods() order, then any others).
 std::string results_markdown(const nlohmann::json& results, const std::string& title);
 
