@@ -27,7 +27,7 @@ FlowTable::FlowTable(const FlowTableConfig& config, FlowSink& sink) : config_(co
 }
 
 size_t FlowTable::memory_bytes() const {
-  return chunks_.size() * kChunkBytes + links_.capacity() * sizeof(Link) +
+  return chunks_.size() * (kChunkBytes + kChunkSize * sizeof(Link)) +
          index_.capacity() * sizeof(uint64_t) + free_slots_.capacity() * sizeof(uint32_t);
 }
 
@@ -105,24 +105,23 @@ uint32_t FlowTable::allocate_slot() {
     if (memory == nullptr) throw std::bad_alloc();
     ::madvise(memory, kChunkBytes, MADV_HUGEPAGE);
     chunks_.emplace_back(static_cast<FlowState*>(memory));
-    links_.reserve(chunks_.size() * kChunkSize);  // exactly: no growth slack
-    links_.resize(chunks_.size() * kChunkSize);
+    link_chunks_.push_back(std::make_unique<Link[]>(kChunkSize));
   }
   return slots_used_++;
 }
 
 void FlowTable::unlink(List& list, uint32_t index) {
-  Link& link = links_[index];
-  if (link.prev != kNil) links_[link.prev].next = link.next; else list.head = link.next;
-  if (link.next != kNil) links_[link.next].prev = link.prev; else list.tail = link.prev;
-  link.prev = link.next = kNil;
+  Link& entry = link(index);
+  if (entry.prev != kNil) link(entry.prev).next = entry.next; else list.head = entry.next;
+  if (entry.next != kNil) link(entry.next).prev = entry.prev; else list.tail = entry.prev;
+  entry.prev = entry.next = kNil;
 }
 
 void FlowTable::push_back(List& list, uint32_t index) {
-  Link& link = links_[index];
-  link.prev = list.tail;
-  link.next = kNil;
-  if (list.tail != kNil) links_[list.tail].next = index; else list.head = index;
+  Link& entry = link(index);
+  entry.prev = list.tail;
+  entry.next = kNil;
+  if (list.tail != kNil) link(list.tail).next = index; else list.head = index;
   list.tail = index;
 }
 
@@ -250,7 +249,7 @@ void FlowTable::expire_idle(int64_t now_us) {
 }
 
 void FlowTable::flush() {
-  for (uint32_t index = active_.head; index != kNil; index = links_[index].next) {
+  for (uint32_t index = active_.head; index != kNil; index = link(index).next) {
     emit(slot(index), FlowEnd::end_of_input);
   }
   while (active_.head != kNil) release(active_.head);

@@ -78,6 +78,7 @@ class FlowTable {
   };
 
   FlowState& slot(uint32_t index) { return chunks_[index / kChunkSize].get()[index % kChunkSize]; }
+  Link& link(uint32_t index) { return link_chunks_[index / kChunkSize][index % kChunkSize]; }
   uint32_t find(const FlowKey& key, uint64_t hash) const;
   uint32_t allocate_slot();
   void insert_index(uint64_t hash, uint32_t index);
@@ -102,7 +103,7 @@ class FlowTable {
     void operator()(FlowState* chunk) const;
   };
   std::vector<std::unique_ptr<FlowState, ChunkDeleter>> chunks_;
-  std::vector<Link> links_;
+  std::vector<std::unique_ptr<Link[]>> link_chunks_;  // one per slot chunk: no copying on growth
   std::vector<uint64_t> index_;  // (hash high 32 bits << 32) | (slot + 1); 0 = empty
   uint64_t index_mask_ = 0;
   std::vector<uint32_t> free_slots_;
