@@ -43,6 +43,8 @@ Summary summarise(const std::vector<double>& values) {
 
 void run_demo(const DemoOptions& o) {
   using clock_type = std::chrono::steady_clock;
+  std::vector<meta::Algorithm> algorithms;  // validated before any work starts
+  for (const auto& name : o.algorithms) algorithms.push_back(meta::algorithm_from_string(name));
   const int iterations = o.iterations > 0 ? o.iterations : (o.quick ? 150 : 600);
   const int episodes = o.episodes > 0 ? o.episodes : (o.quick ? 100 : 400);
   meta::SyntheticFamilyConfig family;
@@ -109,8 +111,8 @@ void run_demo(const DemoOptions& o) {
                     std::chrono::duration<double>(clock_type::now() - t0).count()});
   }
 
-  for (const auto& name : o.algorithms) {
-    const meta::Algorithm algorithm = meta::algorithm_from_string(name);
+  for (const meta::Algorithm algorithm : algorithms) {
+    const std::string name = meta::to_string(algorithm);
     meta::LearnerConfig lc;
     lc.algorithm = algorithm;
     lc.inputs = family.features;
