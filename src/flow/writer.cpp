@@ -121,11 +121,12 @@ void FlowWriter::on_flow(const FlowState& flow, FlowEnd /*reason*/) {
 void FlowWriter::flush() {
   if (file_ == nullptr) return;
   if (!buffer_.empty()) {
-    const size_t written = std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+    const size_t size = buffer_.size();
+    const size_t written = std::fwrite(buffer_.data(), 1, size, file_);
     buffer_.clear();
-    require(written > 0 || errno == 0, "cannot write flows: {}", std::strerror(errno));
+    require(written == size, "cannot write flows: {}", std::strerror(errno));
   }
-  std::fflush(file_);
+  require(std::fflush(file_) == 0, "cannot write flows: {}", std::strerror(errno));
 }
 
 void FlowWriter::close() {

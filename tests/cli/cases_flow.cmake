@@ -16,3 +16,5 @@ metaids_cli_case(flows_malformed_counted 0 "skipped=5 \\(zero_length=1 truncated
 metaids_cli_case(flows_jsonl 0 "\"Total TCP Flow Time\":2000000" flows --pcap ${FLOW_DATA}/malformed.pcap --format jsonl)
 metaids_cli_case(flows_csv_header 0 "Flow ID,Src IP,Src Port,Dst IP,Dst Port,Protocol,Timestamp,Flow Duration" flows --pcap ${FLOW_DATA}/malformed.pcap)
 metaids_cli_case(flows_out_file 0 "flows=1" flows --pcap ${FLOW_DATA}/malformed.pcap --out flows_out_file.csv)
+metaids_cli_case(flows_timeout_too_large nonzero "flow-timeout must be at most 2147 s" flows --pcap ${FLOW_DATA}/malformed.pcap --flow-timeout 3600)
+metaids_cli_case(bench_flows_smoke 0 "\"trace\":\"syn_flood\",\"stage\":\"meter_memory\"" bench flows --packets 2000)
