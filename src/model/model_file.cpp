@@ -140,7 +140,8 @@ std::string encode_model(const ModelFile& model) {
     put<uint32_t>(out, static_cast<uint32_t>(t.name.size()));
     out += t.name;
     put<uint64_t>(out, t.values.size());
-    out.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+    if (!t.values.empty())
+      out.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
   }
   put<uint32_t>(out, crc32_of(out));
   require(out.size() == total, "internal error: model size {} != {}", out.size(), total);
@@ -194,7 +195,7 @@ ModelFile decode_model(std::string_view bytes, std::string_view source) {
       fail("{}: malformed model file: tensor '{}' of {} values runs past the end", source, t.name, values);
     const std::string_view raw = body_cursor.take(values * sizeof(float), "tensor values");
     t.values.resize(static_cast<size_t>(values));
-    std::memcpy(t.values.data(), raw.data(), raw.size());
+    if (!raw.empty()) std::memcpy(t.values.data(), raw.data(), raw.size());
     model.tensors.push_back(std::move(t));
   }
   if (body_cursor.position() != body.size())
