@@ -70,10 +70,11 @@ TEST(ModelFile, RoundTripIsBitIdentical) {
   for (size_t i = 0; i < m.tensors.size(); ++i) {
     EXPECT_EQ(back.tensors[i].name, m.tensors[i].name);
     ASSERT_EQ(back.tensors[i].values.size(), m.tensors[i].values.size());
-    if (!m.tensors[i].values.empty())
+    if (!m.tensors[i].values.empty()) {
       EXPECT_EQ(std::memcmp(back.tensors[i].values.data(), m.tensors[i].values.data(),
                             m.tensors[i].values.size() * sizeof(float)),
                 0);
+    }
   }
   for (const auto& [key, value] : m.header.items()) EXPECT_EQ(back.header.at(key), value) << key;
   EXPECT_EQ(back.header["format_version"], kModelFormatVersion);
