@@ -193,6 +193,7 @@ void run_bench(const BenchOptions& o) {
   synth::SynthConfig flood = mixed;
   const synth::Family only_flood[] = {synth::Family::SynFlood};
   flood.select_families(only_flood);
+  flood.syn_flood_reply_fraction = 0;  // unanswered: every packet opens a flow of its own
   cases.push_back({"syn_flood", flood});
   flow::FlowTableConfig config;  // the defaults of `metaids flows`
   for (const auto& c : cases) {

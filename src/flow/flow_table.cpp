@@ -104,6 +104,9 @@ uint32_t FlowTable::allocate_slot() {
     void* memory = std::aligned_alloc(kChunkBytes, kChunkBytes);
     if (memory == nullptr) throw std::bad_alloc();
     ::madvise(memory, kChunkBytes, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+    ::madvise(memory, kChunkBytes, MADV_POPULATE_WRITE);  // one call instead of a fault per page
+#endif
     chunks_.emplace_back(static_cast<FlowState*>(memory));
     link_chunks_.push_back(std::make_unique<Link[]>(kChunkSize));
   }
