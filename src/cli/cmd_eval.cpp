@@ -1,5 +1,7 @@
 // `metaids eval`: FSND-1 for one saved model (its task's settings, the config's test episodes).
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>

@@ -1,5 +1,7 @@
 // `metaids train`: meta-train one method on an FSND-1 config and save a model file.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
