@@ -76,17 +76,24 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
                                                             task_gradients_[static_cast<size_t>(i)],
                                                             scratch_[static_cast<size_t>(thread)]);
   });
-  // Fixed-order reduction: identical sums whatever the thread count.
-  Vector<float> gradient = task_gradients_[0];
-  double loss = losses[0];
-  for (int i = 1; i < n; ++i) {
-    gradient += task_gradients_[static_cast<size_t>(i)];
-    loss += losses[static_cast<size_t>(i)];
-  }
-  gradient /= static_cast<float>(n);
+  // Fixed-order reduction: every element is summed over the tasks in task order, so the sum
+  // is identical whatever the thread count; the elements are split across the threads.
+  const auto size = task_gradients_[0].size();
+  gradient_.resize(size);
+  const int chunks = std::min<int>(config_.threads, static_cast<int>((size + 1023) / 1024));
+  parallel_for(chunks, config_.threads, [&](int chunk, int) {
+    const auto begin = size * chunk / chunks, end = size * (chunk + 1) / chunks;
+    auto out = gradient_.segment(begin, end - begin);
+    out = task_gradients_[0].segment(begin, end - begin);
+    for (int i = 1; i < n; ++i) out += task_gradients_[static_cast<size_t>(i)].segment(begin, end - begin);
+    out /= static_cast<float>(n);
+  });
+  double loss = 0;
+  for (int i = 0; i < n; ++i) loss += losses[static_cast<size_t>(i)];
+  const Vector<float>& gradient = gradient_;
   if (!gradient.allFinite())
     fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
-  adam_.step(phi_, gradient);
+  adam_.step(phi_, gradient_);
   ++iteration_;
   return loss / n;
 }

@@ -76,6 +76,7 @@ class MetaTrainer {
   int iteration_ = 0;
   std::vector<Scratch<float>> scratch_;
   std::vector<Vector<float>> task_gradients_;
+  Vector<float> gradient_;
 };
 
 // Runs `fn(i, thread)` for i in [0, n) on `threads` threads (OpenMP). Work items must write

@@ -27,7 +27,7 @@ LearnerConfig small_learner(Algorithm algorithm) {
   config.algorithm = algorithm;
   config.inputs = 12;
   config.ways = 3;
-  config.hidden = {16, 16};
+  config.hidden = {32, 32};  // > 1024 parameters: the reduction is split across threads
   config.embedding = 8;
   config.inner_steps = 2;
   return config;
