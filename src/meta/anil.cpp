@@ -15,25 +15,6 @@ nn::MlpSpec body_spec(const LearnerConfig& config) {
   return spec;
 }
 
-template <typename S>
-void activate(nn::Activation a, const Matrix<S>& z, Matrix<S>& out) {
-  switch (a) {
-    case nn::Activation::relu: out = z.cwiseMax(S(0)); break;
-    case nn::Activation::leaky_relu: out = z.unaryExpr([](S t) { return t > S(0) ? t : S(0.01) * t; }); break;
-    case nn::Activation::tanh: out = z.array().tanh().matrix(); break;
-    case nn::Activation::identity: out = z; break;
-  }
-}
-
-template <typename S>
-void times_derivative(nn::Activation a, const Matrix<S>& z, const Matrix<S>& h, Matrix<S>& m) {
-  switch (a) {
-    case nn::Activation::relu: m = (z.array() > S(0)).select(m, S(0)); break;
-    case nn::Activation::leaky_relu: m = (z.array() > S(0)).select(m, S(0.01) * m); break;
-    case nn::Activation::tanh: m.array() *= S(1) - h.array().square(); break;
-    case nn::Activation::identity: break;
-  }
-}
 }  // namespace
 
 template <typename S>
@@ -47,7 +28,7 @@ Matrix<S> Anil<S>::features(const Vector<S>& phi, const Matrix<S>& x, Matrix<S>&
   const Vector<S> body_theta = phi.head(head_offset_);
   body_pre = body_.forward(body_theta, x, ws);
   Matrix<S> h;
-  activate(this->config_.activation, body_pre, h);
+  nn::apply_activation(this->config_.activation, body_pre, h);
   return h;
 }
 
@@ -113,7 +94,7 @@ S Anil<S>::meta_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& g
   }
 
   // One backward pass through the body for every column's ∂L/∂H.
-  times_derivative(this->config_.activation, body_pre, h, d_h);
+  nn::multiply_by_derivative(this->config_.activation, body_pre, h, d_h);
   gradient.resize(this->network_.parameter_count());
   Vector<S> body_gradient;
   body_.backward(phi.head(head_offset_), both.x, d_h, body_gradient, ws);

@@ -66,9 +66,6 @@ void MlpSpec::validate() const {
           "the softmax cross-entropy loss needs at least 2 outputs, got {}", outputs());
 }
 
-namespace {
-
-// act(z), act'(z), act''(z) elementwise.
 template <typename S>
 void apply_activation(Activation a, const Matrix<S>& z, Matrix<S>& out) {
   switch (a) {
@@ -89,6 +86,8 @@ void multiply_by_derivative(Activation a, const Matrix<S>& z, const Matrix<S>& a
     case Activation::identity: break;
   }
 }
+
+namespace {
 
 template <typename S>
 bool has_second_derivative(Activation a) {
@@ -389,6 +388,10 @@ double Mlp<S>::accuracy(const Vector<S>& theta, const Batch<S>& batch, Workspace
 
 template class Mlp<float>;
 template class Mlp<double>;
+template void apply_activation<float>(Activation, const Matrix<float>&, Matrix<float>&);
+template void apply_activation<double>(Activation, const Matrix<double>&, Matrix<double>&);
+template void multiply_by_derivative<float>(Activation, const Matrix<float>&, const Matrix<float>&, Matrix<float>&);
+template void multiply_by_derivative<double>(Activation, const Matrix<double>&, const Matrix<double>&, Matrix<double>&);
 template float logits_loss_and_gradient<float>(Loss, const Matrix<float>&, const std::vector<int>&, Matrix<float>&,
                                                Matrix<float>*);
 template double logits_loss_and_gradient<double>(Loss, const Matrix<double>&, const std::vector<int>&,

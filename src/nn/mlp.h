@@ -143,6 +143,14 @@ template <typename S>
 S logits_loss_and_gradient(Loss loss, const Matrix<S>& logits, const std::vector<int>& y, Matrix<S>& dlogits,
                            Matrix<S>* probabilities = nullptr);
 
+// out = act(z), elementwise.
+template <typename S>
+void apply_activation(Activation a, const Matrix<S>& z, Matrix<S>& out);
+
+// m ⊙= act'(z), where a_out = act(z) (tanh's derivative is taken from the output).
+template <typename S>
+void multiply_by_derivative(Activation a, const Matrix<S>& z, const Matrix<S>& a_out, Matrix<S>& m);
+
 // Predicted class of each column (argmax, or logit > 0 for one output).
 template <typename S>
 std::vector<int> predict_classes(const Matrix<S>& logits);
