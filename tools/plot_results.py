@@ -78,9 +78,10 @@ def main():
 
     figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
     # One colour and marker per method, the same in every panel.
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # tab20 gives 20 distinguishable colours (the default cycle repeats after 10 methods).
+    colours = [plt.get_cmap("tab20")(i) for i in range(20)]
     markers = "osD^vP*Xh<>"
-    style = {m: (colours[i % len(colours)], markers[(i // len(colours)) % len(markers)])
+    style = {m: (colours[(2 * i) % 20 + (2 * i) // 20 % 2], markers[i % len(markers)])
              for i, m in enumerate(methods)}
     plotted = 0
     for axis, task in zip(axes[0], tasks):
