@@ -34,7 +34,12 @@ TEST(Cli, TrainPredictAdaptPredict) {
   if (!std::filesystem::exists(METAIDS_BINARY)) GTEST_SKIP() << "metaids binary not built: " << METAIDS_BINARY;
   test::TempDir dir;
   test::write_synthetic_flows(dir);
-  const auto p = [&](const char* name) { return "'" + (dir.path() / name).string() + "'"; };
+  const auto p = [&](const char* name) {  // quoted path (built with += : GCC 12 warns falsely on "'" + string)
+    std::string quoted = "'";
+    quoted += (dir.path() / name).string();
+    quoted += '\'';
+    return quoted;
+  };
   const auto err = dir.path() / "stderr.txt";
   ASSERT_EQ(run("train --config " + p("config.json") + " --data " + p("") + " --algorithm protonet --task detection --out " +
                     p("m.mids") + " --iterations 40 --quiet",
