@@ -91,7 +91,8 @@ void register_train(CLI::App& parent) {
   cmd->add_option("--task", o->task, "detection (benign vs attack, 2-way) or classification (5-way)")->capture_default_str();
   cmd->add_option("--out", o->out, "Model file to write (atomically)")->required();
   cmd->add_option("--seed", o->seed, "Meta-training seed")->capture_default_str();
-  cmd->add_option("--iterations", o->iterations, "Meta-training iterations (default: config or 1000)");
+  cmd->add_option("--iterations", o->iterations, "Meta-training iterations (default: config or 1000)")
+      ->check(CLI::Range(1, 100000000));
   cmd->add_option("--shots", o->shots, "K of the meta-training episodes")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads")->capture_default_str();
   cmd->add_option("--support-per-class", o->support_per_class, "Reference flows per class kept in the model")

@@ -28,3 +28,4 @@ metaids_cli_case(adapt_requires_support nonzero "^metaids: error: .*--support"
   adapt --model m.mids --out adapted.mids)
 metaids_cli_case(adapt_missing_model nonzero "^metaids: error: .*no-such-model.mids"
   adapt --model no-such-model.mids --support flows.csv --out adapted.mids)
+metaids_cli_case(train_zero_iterations nonzero "^metaids: error: --iterations" train --config cfg.json --algorithm maml --out m.mids --iterations 0)
