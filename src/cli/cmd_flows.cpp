@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <memory>
 
+#include <pcap/pcap.h>
+
 #include "cli/command.h"
 #include "core/error.h"
 #include "flow/capture.h"
@@ -60,10 +62,14 @@ void run_flows(const FlowsOptions& o) {
   writer_options.path = o.out;
   writer_options.extra_columns = o.extra_columns;
   if (!o.pcap.empty()) {
-    // Fail on a missing file before creating the output.
+    // Fail on a missing or unreadable file before creating the output (no header for nothing).
     std::FILE* probe = std::fopen(o.pcap.c_str(), "rb");
     require(probe != nullptr, "cannot read capture {}: {}", o.pcap, std::strerror(errno));
     std::fclose(probe);
+    char pcap_error[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* handle = pcap_open_offline(o.pcap.c_str(), pcap_error);
+    require(handle != nullptr, "cannot read capture {}: {}", o.pcap, pcap_error);
+    pcap_close(handle);
   }
   std::unique_ptr<flow::LiveCapture> capture;
   if (!o.interface.empty()) {

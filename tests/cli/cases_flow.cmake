@@ -18,3 +18,4 @@ metaids_cli_case(flows_csv_header 0 "Flow ID,Src IP,Src Port,Dst IP,Dst Port,Pro
 metaids_cli_case(flows_out_file 0 "flows=1" flows --pcap ${FLOW_DATA}/malformed.pcap --out flows_out_file.csv)
 metaids_cli_case(flows_timeout_too_large nonzero "flow-timeout must be at most 2147 s" flows --pcap ${FLOW_DATA}/malformed.pcap --flow-timeout 3600)
 metaids_cli_case(bench_flows_smoke 0 "\"trace\":\"syn_flood\",\"stage\":\"meter_memory\"" bench flows --packets 2000)
+metaids_cli_case(flows_not_a_capture_no_output nonzero "^metaids: error: cannot read capture .*CMakeCache.txt" flows --pcap ${CMAKE_BINARY_DIR}/CMakeCache.txt)
