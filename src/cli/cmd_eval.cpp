@@ -27,13 +27,7 @@ struct EvalOptions {
 void run(const EvalOptions& o) {
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   const eval::DeployedModel model = eval::from_model_file(model::load_model(o.model));
-  std::string data_dir = o.data;
-  if (data_dir.empty()) {
-    const char* env = std::getenv("METAIDS_DATA");
-    require(env != nullptr, "--data is required (or set METAIDS_DATA)");
-    data_dir = env;
-  }
-  require(std::filesystem::is_directory(data_dir), "data directory {} does not exist", data_dir);
+  const std::string data_dir = resolve_data_dir(o.data);
   const data::ExperimentConfig config = data::load_experiment_config(o.config);
   data::ExperimentData data = data::prepare_experiment(config, data_dir);
   if (!(data.transform == model.transform)) {

@@ -106,13 +106,7 @@ void plot(const std::filesystem::path& results, const std::filesystem::path& png
 void run(const ExperimentCommandOptions& o) {
   require(!o.config.empty(), "--config is required");
   require(!o.out.empty(), "--out is required");
-  std::string data_dir = o.data;
-  if (data_dir.empty()) {
-    const char* env = std::getenv("METAIDS_DATA");
-    require(env != nullptr, "--data is required (or set METAIDS_DATA)");
-    data_dir = env;
-  }
-  require(std::filesystem::is_directory(data_dir), "data directory {} does not exist", data_dir);
+  const std::string data_dir = resolve_data_dir(o.data);
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   const auto start = std::chrono::steady_clock::now();
   auto log = [&](const std::string& line) {

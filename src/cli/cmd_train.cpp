@@ -35,13 +35,7 @@ void run(const TrainOptions& o) {
   require(o.shots >= 1 && o.shots <= 1000, "--shots must be in [1, 1000], got {}", o.shots);
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   require(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint");
-  std::string data_dir = o.data;
-  if (data_dir.empty()) {
-    const char* env = std::getenv("METAIDS_DATA");
-    require(env != nullptr, "--data is required (or set METAIDS_DATA)");
-    data_dir = env;
-  }
-  require(std::filesystem::is_directory(data_dir), "data directory {} does not exist", data_dir);
+  const std::string data_dir = resolve_data_dir(o.data);
   const data::ExperimentConfig config = data::load_experiment_config(o.config);
   eval::MetaTrainingOptions training;
   training.apply_json(config.training);

@@ -17,6 +17,10 @@ bool add_command(const std::string& path, RegisterFn fn);
 // Registers all commands under `app` (called once by main).
 void register_all_commands(CLI::App& app);
 
+// The --data directory of the dataset commands: the option if given, else $METAIDS_DATA;
+// throws metaids::Error when neither is set or the directory does not exist.
+std::string resolve_data_dir(const std::string& option);
+
 // Exit code a command callback wants main to return (0 unless set).
 int& exit_code();
 

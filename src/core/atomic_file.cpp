@@ -59,4 +59,13 @@ std::string read_whole_file(const std::filesystem::path& path) {
   return std::move(ss).str();
 }
 
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  const std::string text = read_whole_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: not valid JSON: {}", path.string(), e.what());
+  }
+}
+
 }  // namespace metaids

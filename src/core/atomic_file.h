@@ -3,6 +3,7 @@
 // file or the whole new one, never a partial write.
 #pragma once
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string_view>
 
 namespace metaids {
@@ -13,5 +14,8 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
 
 // Reads a whole file; throws metaids::Error with the path and reason on failure.
 std::string read_whole_file(const std::filesystem::path& path);
+
+// Reads and parses a JSON file; throws metaids::Error "PATH: not valid JSON: …" on bad syntax.
+nlohmann::json read_json_file(const std::filesystem::path& path);
 
 }  // namespace metaids

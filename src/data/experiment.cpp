@@ -184,13 +184,7 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
 }
 
 ExperimentConfig load_experiment_config(const std::filesystem::path& path) {
-  const std::string text = read_whole_file(path);
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON: {}", path.string(), e.what());
-  }
+  const nlohmann::json json = read_json_file(path);
   ExperimentConfig c;
   try {
     c = parse_experiment_config(json);

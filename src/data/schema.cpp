@@ -141,13 +141,7 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
 }
 
 DatasetSchema load_schema_file(const std::filesystem::path& path) {
-  const std::string text = read_whole_file(path);
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON: {}", path.string(), e.what());
-  }
+  const nlohmann::json json = read_json_file(path);
   try {
     DatasetSchema s = parse_schema(json);
     if (!json.contains("name")) s.name = path.stem().string();

@@ -180,12 +180,7 @@ void MetaTrainer::save_checkpoint(const std::filesystem::path& path) const {
 }
 
 void MetaTrainer::load_checkpoint(const std::filesystem::path& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_whole_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("checkpoint {} is not valid JSON: {}", path.string(), e.what());
-  }
+  const nlohmann::json j = read_json_file(path);
   try {
     require(j.value("format", "") == "metaids-checkpoint", "{} is not a metaids checkpoint", path.string());
     require(j.at("version").get<int>() == 1, "checkpoint {} has an unsupported version", path.string());
