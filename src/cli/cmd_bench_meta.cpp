@@ -13,6 +13,7 @@
 #include "meta/baselines.h"
 #include "meta/synthetic.h"
 #include "meta/trainer.h"
+#include "nn/gemm.h"
 
 namespace metaids::cli {
 namespace {
@@ -41,7 +42,12 @@ struct BenchOptions {
   double seconds = 3;
   std::vector<std::string> algorithms = {"maml", "fomaml", "reptile", "anil", "metasgd", "protonet"};
   bool extras = true;
+  bool reference_products = false;
 };
+
+std::string products_name() {
+  return nn::using_reference_products() || !nn::fast_products_available() ? "eigen" : "libxsmm";
+}
 
 // 256 pre-drawn tasks cycled (as the peer does), so only meta-learning is timed.
 std::vector<meta::Task<float>> workload_tasks(int ways) {
@@ -107,6 +113,7 @@ nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
   const double seconds = elapsed - task_copy_seconds;
   const double tasks_per_s = steps * kMetaBatch / seconds;
   return {{"impl", "metaids"},
+          {"products", products_name()},
           {"algorithm", meta::to_string(algorithm)},
           {"threads", options.threads},
           {"tasks_per_s", std::round(tasks_per_s * 10) / 10},
@@ -145,6 +152,7 @@ nlohmann::json bench_adapt_latency(const BenchOptions& options) {
   std::sort(latencies.begin(), latencies.end());
   const double mean = sum / static_cast<double>(latencies.size());
   return {{"impl", "metaids"},
+          {"products", products_name()},
           {"algorithm", "adapt_latency"},
           {"threads", 1},
           {"latency_us", std::round(mean * 10) / 10},
@@ -173,6 +181,7 @@ nlohmann::json bench_score_throughput(const BenchOptions& options) {
   const double flows_per_s = batches * 4096.0 / elapsed;
   if (!std::isfinite(checksum)) fail("scores are not finite");
   return {{"impl", "metaids"},
+          {"products", products_name()},
           {"algorithm", "score_throughput"},
           {"threads", 1},
           {"flows_per_s", std::round(flows_per_s)},
@@ -189,9 +198,12 @@ void register_bench_meta(CLI::App& parent) {
   cmd->add_option("--algorithms", options->algorithms, "Algorithms to run (maml fomaml reptile anil metasgd protonet)")
       ->delimiter(',');
   cmd->add_flag("!--no-extras", options->extras, "Skip the adaptation-latency and scoring lines");
+  cmd->add_flag("--reference-products", options->reference_products,
+                "Use Eigen's products instead of libxsmm's kernels (to compare the two)");
   cmd->callback([options] {
     std::vector<Algorithm> algorithms;
     for (const auto& name : options->algorithms) algorithms.push_back(meta::algorithm_from_string(name));
+    nn::use_reference_products(options->reference_products);
     const auto pool = workload_tasks(kWays);
     for (Algorithm a : algorithms) fmt::print("{}\n", bench_algorithm(a, *options, pool).dump());
     if (options->extras) {

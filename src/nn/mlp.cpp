@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/gemm.h"
 
 namespace metaids::nn {
 
@@ -218,7 +219,7 @@ Matrix<S> Mlp<S>::forward(const Vector<S>& theta, const Matrix<S>& x, Workspace<
   const Matrix<S>* in = &x;
   for (int l = 0; l < L; ++l) {
     auto& z = ws.pre[static_cast<size_t>(l)];
-    z.noalias() = weight(theta, l) * (*in);
+    multiply(weight(theta, l), *in, z);
     z.colwise() += bias(theta, l);
     if (l + 1 < L) {
       apply_activation(spec_.hidden, z, ws.post[static_cast<size_t>(l)]);
@@ -265,10 +266,10 @@ void Mlp<S>::backward(const Vector<S>& theta, const Matrix<S>& x, const Matrix<S
   ws.delta = dlogits;
   for (int l = L - 1; l >= 0; --l) {
     const Matrix<S>& a_prev = l == 0 ? x : ws.post[static_cast<size_t>(l - 1)];
-    weight(gradient, l).noalias() = ws.delta * a_prev.transpose();
+    multiply_transposed_b(ws.delta, a_prev, weight(gradient, l));
     bias(gradient, l) = ws.delta.rowwise().sum();
     if (l > 0) {
-      ws.delta_next.noalias() = weight(theta, l).transpose() * ws.delta;
+      multiply_transposed_a(weight(theta, l), ws.delta, ws.delta_next);
       multiply_by_derivative(spec_.hidden, ws.pre[static_cast<size_t>(l - 1)], ws.post[static_cast<size_t>(l - 1)],
                              ws.delta_next);
       ws.delta.swap(ws.delta_next);
@@ -321,8 +322,8 @@ void Mlp<S>::hessian_vector_product_after_forward(const Vector<S>& theta, const 
   for (int l = first_active; l < L; ++l) {
     const Matrix<S>& a_prev = l == 0 ? x : ws.post[static_cast<size_t>(l - 1)];
     auto& rz = ws.r_pre[static_cast<size_t>(l)];
-    rz.noalias() = weight(v, l) * a_prev;
-    if (l > first_active) rz.noalias() += weight(theta, l) * ws.r_post[static_cast<size_t>(l - 1)];
+    multiply(weight(v, l), a_prev, rz);
+    if (l > first_active) multiply(weight(theta, l), ws.r_post[static_cast<size_t>(l - 1)], rz, true);
     rz.colwise() += bias(v, l);
     if (l + 1 < L) {
       auto& ra = ws.r_post[static_cast<size_t>(l)];
@@ -350,21 +351,21 @@ void Mlp<S>::hessian_vector_product_after_forward(const Vector<S>& theta, const 
     const Matrix<S>& a_prev = l == 0 ? x : ws.post[static_cast<size_t>(l - 1)];
     const bool r_prev_active = l > first_active;  // R{A_{l-1}} non-zero
     auto hw = weight(hv, l);
-    hw.noalias() = ws.r_delta * a_prev.transpose();
-    if (r_prev_active) hw.noalias() += ws.delta * ws.r_post[static_cast<size_t>(l - 1)].transpose();
+    multiply_transposed_b(ws.r_delta, a_prev, hw);
+    if (r_prev_active) multiply_transposed_b(ws.delta, ws.r_post[static_cast<size_t>(l - 1)], hw, true);
     bias(hv, l) = ws.r_delta.rowwise().sum();
     if (gradient != nullptr) {
-      weight(*gradient, l).noalias() = ws.delta * a_prev.transpose();
+      multiply_transposed_b(ws.delta, a_prev, weight(*gradient, l));
       bias(*gradient, l) = ws.delta.rowwise().sum();
     }
     if (l == 0) break;
     const auto& z_prev = ws.pre[static_cast<size_t>(l - 1)];
     const auto& a_prev_out = ws.post[static_cast<size_t>(l - 1)];
     // t = W_lᵀ δ_l (before the activation derivative).
-    ws.delta_next.noalias() = weight(theta, l).transpose() * ws.delta;
+    multiply_transposed_a(weight(theta, l), ws.delta, ws.delta_next);
     // R{δ_{l-1}} = (V_lᵀ δ_l + W_lᵀ R{δ_l}) ⊙ act'(Z) + t ⊙ act''(Z) ⊙ R{Z}
-    ws.r_delta_next.noalias() = weight(theta, l).transpose() * ws.r_delta;
-    if (l >= first_active) ws.r_delta_next.noalias() += weight(v, l).transpose() * ws.delta;
+    multiply_transposed_a(weight(theta, l), ws.r_delta, ws.r_delta_next);
+    if (l >= first_active) multiply_transposed_a(weight(v, l), ws.delta, ws.r_delta_next, true);
     multiply_by_derivative(spec_.hidden, z_prev, a_prev_out, ws.r_delta_next);
     if (has_second_derivative<S>(spec_.hidden) && r_prev_active) {
       // tanh: act'' = -2 a (1 - a²)
