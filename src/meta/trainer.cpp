@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -69,32 +70,77 @@ Task<float> MetaTrainer::draw_task() {
 
 double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   const int n = static_cast<int>(tasks.size());
+  require(n >= 1, "a meta-step needs at least one task");
   if (task_gradients_.size() < tasks.size()) task_gradients_.resize(tasks.size());
   std::vector<double> losses(tasks.size());
-  parallel_for(n, config_.threads, [&](int i, int thread) {
-    losses[static_cast<size_t>(i)] = learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)],
-                                                            task_gradients_[static_cast<size_t>(i)],
-                                                            scratch_[static_cast<size_t>(thread)]);
-  });
-  // Fixed-order reduction: every element is summed over the tasks in task order, so the sum
-  // is identical whatever the thread count; the elements are split across the threads.
-  const auto size = task_gradients_[0].size();
+  const Eigen::Index size = learner_.meta_parameter_count();
   gradient_.resize(size);
-  const int chunks = std::min<int>(config_.threads, static_cast<int>((size + 1023) / 1024));
-  parallel_for(chunks, config_.threads, [&](int chunk, int) {
-    const auto begin = size * chunk / chunks, end = size * (chunk + 1) / chunks;
-    auto out = gradient_.segment(begin, end - begin);
-    out = task_gradients_[0].segment(begin, end - begin);
-    for (int i = 1; i < n; ++i) out += task_gradients_[static_cast<size_t>(i)].segment(begin, end - begin);
+  // One parallel region per meta-step: the tasks (dynamic), then, split by parameter range, the
+  // fixed-order sum of the task gradients (every element summed over the tasks in task order,
+  // so the sum is identical whatever the thread count), the finiteness check and Adam, which is
+  // elementwise. Only the loss sum is serial.
+  const int threads = std::max(1, std::min(config_.threads, n));
+  // Fixed 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt (in
+  // Adam) is not the scalar one, so the split must not move with the threads.
+  constexpr Eigen::Index kChunk = 1024;
+  const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
+  std::vector<char> finite(static_cast<size_t>(chunks), 1);
+  const std::int64_t step_number = adam_.steps() + 1;
+  std::exception_ptr error;
+  auto run_task = [&](int i, int thread) {
+    try {
+      losses[static_cast<size_t>(i)] =
+          learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], task_gradients_[static_cast<size_t>(i)],
+                                 scratch_[static_cast<size_t>(thread)]);
+    } catch (...) {
+#pragma omp critical(metaids_trainer_error)
+      if (!error) error = std::current_exception();
+    }
+  };
+  auto reduce = [&](int chunk) {
+    const Eigen::Index begin = chunk * kChunk, count = std::min(size - begin, kChunk);
+    auto out = gradient_.segment(begin, count);
+    out = task_gradients_[0].segment(begin, count);
+    for (int i = 1; i < n; ++i) out += task_gradients_[static_cast<size_t>(i)].segment(begin, count);
     out /= static_cast<float>(n);
-  });
+    finite[static_cast<size_t>(chunk)] = out.allFinite() ? 1 : 0;
+  };
+  auto update = [&](int chunk) {
+    const Eigen::Index begin = chunk * kChunk, count = std::min(size - begin, kChunk);
+    adam_.update(phi_, gradient_, step_number, begin, count);
+  };
+  auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
+  if (threads == 1) {
+    for (int i = 0; i < n && !error; ++i) run_task(i, 0);
+    if (!error) {
+      for (int c = 0; c < chunks; ++c) reduce(c);
+      if (all_finite())
+        for (int c = 0; c < chunks; ++c) update(c);
+    }
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+      const int thread = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+      for (int i = 0; i < n; ++i) run_task(i, thread);
+      // (implicit barrier: every task gradient is written, and `error` is final)
+      if (!error) {
+#pragma omp for schedule(static)
+        for (int c = 0; c < chunks; ++c) reduce(c);
+        if (all_finite()) {
+#pragma omp for schedule(static)
+          for (int c = 0; c < chunks; ++c) update(c);
+        }
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  if (!all_finite())
+    fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
+  adam_.finish_step();
+  ++iteration_;
   double loss = 0;
   for (int i = 0; i < n; ++i) loss += losses[static_cast<size_t>(i)];
-  const Vector<float>& gradient = gradient_;
-  if (!gradient.allFinite())
-    fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
-  adam_.step(phi_, gradient_);
-  ++iteration_;
   return loss / n;
 }
 

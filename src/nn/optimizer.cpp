@@ -17,16 +17,25 @@ Adam<S>::Adam(AdamConfig config, std::int64_t size)
 
 template <typename S>
 void Adam<S>::step(Vector<S>& theta, const Vector<S>& gradient) {
-  ++t_;
+  update(theta, gradient, t_ + 1, 0, theta.size());
+  finish_step();
+}
+
+template <typename S>
+void Adam<S>::update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
+                     Eigen::Index count) {
   const S b1 = static_cast<S>(config_.beta1), b2 = static_cast<S>(config_.beta2);
-  m_ = b1 * m_ + (S(1) - b1) * gradient;
-  v_ = b2 * v_ + (S(1) - b2) * gradient.cwiseProduct(gradient);
-  const double c1 = 1 - std::pow(config_.beta1, static_cast<double>(t_));
-  const double c2 = 1 - std::pow(config_.beta2, static_cast<double>(t_));
+  auto m = m_.segment(begin, count);
+  auto v = v_.segment(begin, count);
+  const auto g = gradient.segment(begin, count);
+  m = b1 * m + (S(1) - b1) * g;
+  v = b2 * v + (S(1) - b2) * g.cwiseProduct(g);
+  const double c1 = 1 - std::pow(config_.beta1, static_cast<double>(step_number));
+  const double c2 = 1 - std::pow(config_.beta2, static_cast<double>(step_number));
   const S step = static_cast<S>(config_.learning_rate / c1);
   const S inv_sqrt_c2 = static_cast<S>(1 / std::sqrt(c2));
   const S eps = static_cast<S>(config_.epsilon);
-  theta.array() -= step * m_.array() / ((v_.array().sqrt() * inv_sqrt_c2) + eps);
+  theta.segment(begin, count).array() -= step * m.array() / ((v.array().sqrt() * inv_sqrt_c2) + eps);
 }
 
 template <typename S>

@@ -23,6 +23,12 @@ class Adam {
   Adam(AdamConfig config, std::int64_t size);
 
   void step(Vector<S>& theta, const Vector<S>& gradient);
+  // The same step split by parameter range (Adam is elementwise), so threads can share it:
+  // update(…, t + 1, begin, count) for ranges covering the vector, then finish_step().
+  // The result is identical to step() whatever the split.
+  void update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
+              Eigen::Index count);
+  void finish_step() { ++t_; }
   const AdamConfig& config() const { return config_; }
   void set_learning_rate(double lr) { config_.learning_rate = lr; }
   std::int64_t steps() const { return t_; }
