@@ -9,6 +9,7 @@
 #include <pcap/pcap.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -31,6 +32,7 @@ struct BenchOptions {
   uint64_t seed = 1;
   int snaplen = 256;
   std::string keep_pcap;  // write the traces here instead of a temporary directory
+  std::vector<std::string> traces = {"mixed", "syn_flood"};
 };
 
 // Frames of a trace, contiguous in memory.
@@ -195,8 +197,11 @@ void run_bench(const BenchOptions& o) {
   flood.select_families(only_flood);
   flood.syn_flood_reply_fraction = 0;  // unanswered: every packet opens a flow of its own
   cases.push_back({"syn_flood", flood});
+  for (const auto& name : o.traces)
+    require(name == "mixed" || name == "syn_flood", "unknown trace '{}' (expected mixed or syn_flood)", name);
   flow::FlowTableConfig config;  // the defaults of `metaids flows`
   for (const auto& c : cases) {
+    if (std::find(o.traces.begin(), o.traces.end(), c.name) == o.traces.end()) continue;
     const auto generate_start = std::chrono::steady_clock::now();
     const Trace trace = generate(c.name, c.config, o.snaplen);
     const auto file = dir / (c.name + ".pcap");
@@ -218,6 +223,7 @@ void register_bench_flows(CLI::App& parent) {
   cmd->add_option("--seed", options->seed, "Seed of the generated traces")->capture_default_str();
   cmd->add_option("--snaplen", options->snaplen, "Bytes kept per frame")->capture_default_str();
   cmd->add_option("--keep-pcap", options->keep_pcap, "Keep the generated traces in this directory");
+  cmd->add_option("--traces", options->traces, "Traces to measure (mixed, syn_flood)")->delimiter(',')->capture_default_str();
   cmd->callback([options] { run_bench(*options); });
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -22,16 +23,33 @@ FlowTable::FlowTable(const FlowTableConfig& config, FlowSink& sink) : config_(co
           "the flow timeout must be between 1 µs and {} s, got {} µs", kMaxFlowTimeoutUs / 1'000'000,
           config_.flow_timeout_us);
   require(config_.activity_timeout_us > 0, "the activity timeout must be positive");
-  index_.assign(kInitialIndexSize, 0);
+  index_memory_ = allocate_zeroed(kInitialIndexSize * sizeof(uint64_t));
+  index_ = static_cast<uint64_t*>(index_memory_.get());
   index_mask_ = kInitialIndexSize - 1;
 }
 
-size_t FlowTable::memory_bytes() const {
-  return chunks_.size() * (kChunkBytes + kChunkSize * sizeof(Link)) +
-         index_.capacity() * sizeof(uint64_t) + free_slots_.capacity() * sizeof(uint32_t);
+void FlowTable::FreeDeleter::operator()(void* memory) const { std::free(memory); }
+
+FlowTable::Memory FlowTable::allocate_zeroed(size_t bytes) {
+  const bool huge = bytes >= kChunkBytes;
+  const size_t rounded = huge ? (bytes + kChunkBytes - 1) / kChunkBytes * kChunkBytes : bytes;
+  void* memory = std::aligned_alloc(huge ? kChunkBytes : 64, (rounded + 63) / 64 * 64);
+  if (memory == nullptr) throw std::bad_alloc();
+  if (huge) {
+    ::madvise(memory, rounded, MADV_HUGEPAGE);
+#ifdef MADV_POPULATE_WRITE
+    ::madvise(memory, rounded, MADV_POPULATE_WRITE);  // one call instead of a fault per page
+#endif
+  }
+  std::memset(memory, 0, bytes);
+  return Memory(memory);
 }
 
-void FlowTable::ChunkDeleter::operator()(FlowState* chunk) const { std::free(chunk); }
+size_t FlowTable::memory_bytes() const {
+  return chunks_.size() * kChunkBytes + (index_mask_ + 1) * sizeof(uint64_t) +
+         free_slots_.capacity() * sizeof(uint32_t);
+}
+
 
 uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
   const uint32_t tag = tag_of(hash);
@@ -40,13 +58,13 @@ uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
     if (entry == 0) return kNil;
     if (static_cast<uint32_t>(entry >> 32) == tag) {
       const auto index = static_cast<uint32_t>(entry) - 1;
-      if (chunks_[index / kChunkSize].get()[index % kChunkSize].key == key) return index;
+      if (static_cast<const FlowState*>(chunks_[index / kChunkSize].get())[index % kChunkSize].key == key) return index;
     }
   }
 }
 
 void FlowTable::insert_index(uint64_t hash, uint32_t index) {
-  if ((index_count_ + 1) * 2 > index_.size()) grow_index();
+  if ((index_count_ + 1) * 2 > index_mask_ + 1) grow_index();
   const uint32_t tag = tag_of(hash);
   uint64_t pos = tag & index_mask_;
   while (index_[pos] != 0) pos = (pos + 1) & index_mask_;
@@ -55,10 +73,14 @@ void FlowTable::insert_index(uint64_t hash, uint32_t index) {
 }
 
 void FlowTable::grow_index() {
-  std::vector<uint64_t> old(index_.size() * 2, 0);
-  old.swap(index_);
-  index_mask_ = index_.size() - 1;
-  for (const uint64_t entry : old) {
+  const uint64_t old_size = index_mask_ + 1;
+  Memory old = std::move(index_memory_);
+  const auto* old_index = static_cast<const uint64_t*>(old.get());
+  index_memory_ = allocate_zeroed(old_size * 2 * sizeof(uint64_t));
+  index_ = static_cast<uint64_t*>(index_memory_.get());
+  index_mask_ = old_size * 2 - 1;
+  for (uint64_t i = 0; i < old_size; ++i) {
+    const uint64_t entry = old_index[i];
     if (entry == 0) continue;
     uint64_t pos = (entry >> 32) & index_mask_;
     while (index_[pos] != 0) pos = (pos + 1) & index_mask_;
@@ -101,14 +123,12 @@ uint32_t FlowTable::allocate_slot() {
   if (slots_used_ / kChunkSize >= chunks_.size()) {
     // Slots are constructed when a flow starts in them.
     static_assert(std::is_trivially_destructible_v<FlowState>);
-    void* memory = std::aligned_alloc(kChunkBytes, kChunkBytes);
-    if (memory == nullptr) throw std::bad_alloc();
-    ::madvise(memory, kChunkBytes, MADV_HUGEPAGE);
-#ifdef MADV_POPULATE_WRITE
-    ::madvise(memory, kChunkBytes, MADV_POPULATE_WRITE);  // one call instead of a fault per page
-#endif
-    chunks_.emplace_back(static_cast<FlowState*>(memory));
-    link_chunks_.push_back(std::make_unique<Link[]>(kChunkSize));
+    static_assert(kChunkSize * (sizeof(FlowState) + sizeof(Link)) <= kChunkBytes);
+    static_assert(sizeof(FlowState) % alignof(Link) == 0);
+    Memory chunk = allocate_zeroed(kChunkBytes);
+    Link* links = reinterpret_cast<Link*>(static_cast<FlowState*>(chunk.get()) + kChunkSize);
+    std::uninitialized_fill_n(links, kChunkSize, Link{});
+    chunks_.push_back(std::move(chunk));
   }
   return slots_used_++;
 }
@@ -255,8 +275,16 @@ void FlowTable::flush() {
   for (uint32_t index = active_.head; index != kNil; index = link(index).next) {
     emit(slot(index), FlowEnd::end_of_input);
   }
-  while (active_.head != kNil) release(active_.head);
-  while (expired_.head != kNil) release(expired_.head);
+  // Forget everything at once (one release per flow would re-hash and shift the index for
+  // each); the chunks stay for reuse, slots are handed out again from the first.
+  std::memset(index_, 0, (index_mask_ + 1) * sizeof(uint64_t));
+  index_count_ = 0;
+  active_ = List{};
+  expired_ = List{};
+  active_count_ = 0;
+  expired_count_ = 0;
+  free_slots_.clear();
+  slots_used_ = 0;
 }
 
 }  // namespace metaids::flow

@@ -64,21 +64,29 @@ class FlowTable {
 
  private:
   static constexpr uint32_t kNil = 0xffffffffu;
-  // Slots come in chunks of one 2 MiB huge page each (transparent huge pages: far fewer page
-  // faults when a flood creates flows fast).
-  static constexpr size_t kChunkBytes = size_t{2} << 20;
-  static constexpr uint32_t kChunkSize = static_cast<uint32_t>(kChunkBytes / sizeof(FlowState));
   struct Link {
     uint32_t prev = kNil;
     uint32_t next = kNil;
   };
+  // Slots come in chunks of one 2 MiB huge page each, the slots' list links at the chunk's
+  // end, and the hash index sits on huge pages too once it reaches 2 MiB. On the virtual
+  // machines this project runs on, a 4 KiB page fault costs about 10 µs (measured: 474 MB
+  // touched page by page took 1.36 s, on huge pages 0.03–0.6 s), so a flood that creates flows
+  // fast is dominated by faults unless memory comes in huge pages.
+  static constexpr size_t kChunkBytes = size_t{2} << 20;
+  static constexpr uint32_t kChunkSize = static_cast<uint32_t>(kChunkBytes / (sizeof(FlowState) + sizeof(Link)));
   struct List {
     uint32_t head = kNil;  // least recently seen
     uint32_t tail = kNil;
   };
 
-  FlowState& slot(uint32_t index) { return chunks_[index / kChunkSize].get()[index % kChunkSize]; }
-  Link& link(uint32_t index) { return link_chunks_[index / kChunkSize][index % kChunkSize]; }
+  FlowState& slot(uint32_t index) {
+    return static_cast<FlowState*>(chunks_[index / kChunkSize].get())[index % kChunkSize];
+  }
+  Link& link(uint32_t index) {
+    return reinterpret_cast<Link*>(static_cast<FlowState*>(chunks_[index / kChunkSize].get()) +
+                                   kChunkSize)[index % kChunkSize];
+  }
   uint32_t find(const FlowKey& key, uint64_t hash) const;
   uint32_t allocate_slot();
   void insert_index(uint64_t hash, uint32_t index);
@@ -99,12 +107,15 @@ class FlowTable {
 
   FlowTableConfig config_;
   FlowSink& sink_;
-  struct ChunkDeleter {
-    void operator()(FlowState* chunk) const;
+  struct FreeDeleter {
+    void operator()(void* memory) const;
   };
-  std::vector<std::unique_ptr<FlowState, ChunkDeleter>> chunks_;
-  std::vector<std::unique_ptr<Link[]>> link_chunks_;  // one per slot chunk: no copying on growth
-  std::vector<uint64_t> index_;  // (hash high 32 bits << 32) | (slot + 1); 0 = empty
+  using Memory = std::unique_ptr<void, FreeDeleter>;
+  // Zeroed memory, on transparent huge pages when it is at least 2 MiB.
+  static Memory allocate_zeroed(size_t bytes);
+  std::vector<Memory> chunks_;
+  Memory index_memory_;
+  uint64_t* index_ = nullptr;  // (hash high 32 bits << 32) | (slot + 1); 0 = empty
   uint64_t index_mask_ = 0;
   std::vector<uint32_t> free_slots_;
   uint32_t slots_used_ = 0;  // slots ever handed out
