@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdio>
+#include <chrono>
 #include <memory>
 
 #include <pcap/pcap.h>
@@ -91,8 +92,12 @@ void run_flows(const FlowsOptions& o) {
     flow::install_stop_signals();
     capture->run(meter, summary, [&writer] { writer.flush(); });
   }
+  // The flows still open at the end are emitted and written now: count that in `elapsed`
+  // (after a flood it is most of the work).
+  const auto finish_start = std::chrono::steady_clock::now();
   meter.finish();
   writer.close();
+  summary.elapsed_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_start).count();
   if (!o.quiet) std::fprintf(stderr, "%s\n", flow::format_summary(meter.stats(), meter.table(), summary).c_str());
   require(summary.read_error.empty(), "reading stopped early: {} (the flows read so far were written)",
           summary.read_error);

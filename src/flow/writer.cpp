@@ -1,5 +1,6 @@
 #include "flow/writer.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -17,11 +18,17 @@ constexpr size_t kFlushBytes = 1 << 16;
 
 size_t column_count(bool extra_columns) { return extra_columns ? kFeatureCount : kStandardFeatureCount; }
 
+// Compiled formats into a stack buffer: the same text as fmt::format("{}", v), without
+// parsing the format string per value or growing the string a character at a time (after a
+// flood, formatting a million rows was three quarters of `metaids flows`' time).
 void append_number(std::string& out, Feature feature, double value) {
   if (feature_is_integer(feature) && std::fabs(value) < 9.0e15) {
-    fmt::format_to(std::back_inserter(out), "{}", static_cast<int64_t>(value));
+    const fmt::format_int text(static_cast<int64_t>(value));
+    out.append(text.data(), text.size());
   } else if (std::isfinite(value)) {
-    fmt::format_to(std::back_inserter(out), "{}", value);
+    char buffer[64];
+    const char* end = fmt::format_to(buffer, FMT_COMPILE("{}"), value);
+    out.append(buffer, static_cast<size_t>(end - buffer));
   } else {
     out += "0";
   }
