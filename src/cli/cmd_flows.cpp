@@ -54,7 +54,7 @@ void run_flows(const FlowsOptions& o) {
   require(config.flow_timeout_us <= flow::kMaxFlowTimeoutUs, "--flow-timeout must be at most {} s, got {}",
           flow::kMaxFlowTimeoutUs / 1'000'000, o.flow_timeout_s);
   config.activity_timeout_us = seconds_to_us(o.activity_timeout_s, "--activity-timeout");
-  require(o.max_flows >= 1 && o.max_flows <= (uint64_t{1} << 31), "--max-flows must be between 1 and 2^31, got {}",
+  require(o.max_flows >= 1 && o.max_flows <= flow::FlowTable::kMaxFlows, "--max-flows must be between 1 and 2^30, got {}",
           o.max_flows);
   config.max_flows = o.max_flows;
 

@@ -17,8 +17,8 @@ uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
 }  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config, FlowSink& sink) : config_(config), sink_(sink) {
-  require(config_.max_flows >= 1 && config_.max_flows <= (size_t{1} << 31),
-          "max flows must be between 1 and 2^31, got {}", config_.max_flows);
+  require(config_.max_flows >= 1 && config_.max_flows <= kMaxFlows, "max flows must be between 1 and 2^30, got {}",
+          config_.max_flows);
   require(config_.flow_timeout_us > 0 && config_.flow_timeout_us <= kMaxFlowTimeoutUs,
           "the flow timeout must be between 1 µs and {} s, got {} µs", kMaxFlowTimeoutUs / 1'000'000,
           config_.flow_timeout_us);
@@ -45,9 +45,35 @@ FlowTable::Memory FlowTable::allocate_zeroed(size_t bytes) {
   return Memory(memory);
 }
 
+template <typename T>
+uint32_t FlowTable::SlotPool<T>::allocate() {
+  if (!free_.empty()) {
+    const uint32_t index = free_.back();
+    free_.pop_back();
+    return index;
+  }
+  const uint32_t capacity = chunks_.empty() ? 0 : kFirst + static_cast<uint32_t>(chunks_.size() - 1) * kRest;
+  if (used_ >= capacity) {
+    // Slots are constructed when a flow starts in them.
+    static_assert(std::is_trivially_destructible_v<T>);
+    static_assert(sizeof(T) % alignof(Link) == 0);
+    const bool first = chunks_.empty();
+    const uint32_t count = first ? kFirst : kRest;
+    Memory chunk = allocate_zeroed(first ? kFirstChunkBytes : kChunkBytes);
+    std::uninitialized_fill_n(reinterpret_cast<Link*>(static_cast<T*>(chunk.get()) + count), count, Link{});
+    chunks_.push_back(std::move(chunk));
+  }
+  return used_++;
+}
+
+template <typename T>
+size_t FlowTable::SlotPool<T>::memory_bytes() const {
+  const size_t chunks = chunks_.empty() ? 0 : kFirstChunkBytes + (chunks_.size() - 1) * kChunkBytes;
+  return chunks + free_.capacity() * sizeof(uint32_t);
+}
+
 size_t FlowTable::memory_bytes() const {
-  return chunks_.size() * kChunkBytes + (index_mask_ + 1) * sizeof(uint64_t) +
-         free_slots_.capacity() * sizeof(uint32_t);
+  return full_.memory_bytes() + singles_.memory_bytes() + (index_mask_ + 1) * sizeof(uint64_t);
 }
 
 
@@ -58,7 +84,7 @@ uint32_t FlowTable::find(const FlowKey& key, uint64_t hash) const {
     if (entry == 0) return kNil;
     if (static_cast<uint32_t>(entry >> 32) == tag) {
       const auto index = static_cast<uint32_t>(entry) - 1;
-      if (static_cast<const FlowState*>(chunks_[index / kChunkSize].get())[index % kChunkSize].key == key) return index;
+      if (key_of(index) == key) return index;
     }
   }
 }
@@ -96,7 +122,7 @@ void FlowTable::erase_index(const FlowKey& key, uint64_t hash) {
     if (entry == 0) return;  // not present (cannot happen for a live slot)
     if (static_cast<uint32_t>(entry >> 32) == tag) {
       const auto index = static_cast<uint32_t>(entry) - 1;
-      if (slot(index).key == key) break;
+      if (key_of(index) == key) break;
     }
   }
   // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
@@ -114,23 +140,47 @@ void FlowTable::erase_index(const FlowKey& key, uint64_t hash) {
   --index_count_;
 }
 
-uint32_t FlowTable::allocate_slot() {
-  if (!free_slots_.empty()) {
-    const uint32_t index = free_slots_.back();
-    free_slots_.pop_back();
-    return index;
+void FlowTable::materialize(const SinglePacketFlow& flow, FlowState& out) {
+  PacketInfo packet;
+  packet.timestamp_us = flow.timestamp_us;
+  packet.src_ip = flow.packet_is_a ? flow.key.a_ip : flow.key.b_ip;
+  packet.dst_ip = flow.packet_is_a ? flow.key.b_ip : flow.key.a_ip;
+  packet.src_port = flow.packet_is_a ? flow.key.a_port : flow.key.b_port;
+  packet.dst_port = flow.packet_is_a ? flow.key.b_port : flow.key.a_port;
+  packet.ip_version = flow.key.ip_version;
+  packet.protocol = flow.key.protocol;
+  packet.tcp_flags = flow.tcp_flags;
+  packet.icmp_type = flow.icmp_type;
+  packet.icmp_code = flow.icmp_code;
+  packet.first_fragment = flow.first_fragment;
+  packet.tcp_window = flow.tcp_window;
+  packet.header_bytes = flow.header_bytes;
+  packet.payload_bytes = flow.payload_bytes;
+  packet.wire_bytes = flow.wire_bytes;
+  std::construct_at(&out);
+  out.key = flow.key;
+  start_flow(out, packet, flow.packet_is_a, Continuation::fresh);
+}
+
+uint32_t FlowTable::promote(uint32_t index, uint64_t hash) {
+  const uint32_t full = full_.allocate();
+  materialize(single(index), slot(full));
+  // The index entry now names the full slot.
+  for (uint64_t pos = tag_of(hash) & index_mask_;; pos = (pos + 1) & index_mask_) {
+    if (static_cast<uint32_t>(index_[pos]) == index + 1) {
+      index_[pos] = (index_[pos] & ~uint64_t{0xffffffffu}) | (uint64_t{full} + 1);
+      break;
+    }
   }
-  if (slots_used_ / kChunkSize >= chunks_.size()) {
-    // Slots are constructed when a flow starts in them.
-    static_assert(std::is_trivially_destructible_v<FlowState>);
-    static_assert(kChunkSize * (sizeof(FlowState) + sizeof(Link)) <= kChunkBytes);
-    static_assert(sizeof(FlowState) % alignof(Link) == 0);
-    Memory chunk = allocate_zeroed(kChunkBytes);
-    Link* links = reinterpret_cast<Link*>(static_cast<FlowState*>(chunk.get()) + kChunkSize);
-    std::uninitialized_fill_n(links, kChunkSize, Link{});
-    chunks_.push_back(std::move(chunk));
-  }
-  return slots_used_++;
+  // Same list position (single-packet flows are only ever in the active list).
+  Link& from = link(index);
+  Link& to = link(full);
+  to = from;
+  if (from.prev != kNil) link(from.prev).next = full; else active_.head = full;
+  if (from.next != kNil) link(from.next).prev = full; else active_.tail = full;
+  from = Link{};
+  singles_.release(index & ~kSingle);
+  return full;
 }
 
 void FlowTable::unlink(List& list, uint32_t index) {
@@ -149,8 +199,14 @@ void FlowTable::push_back(List& list, uint32_t index) {
 }
 
 void FlowTable::release(uint32_t index) {
+  erase_index(key_of(index), hash_flow_key(key_of(index)));
+  if (is_single(index)) {
+    unlink(active_, index);
+    --active_count_;
+    singles_.release(index & ~kSingle);
+    return;
+  }
   FlowState& flow = slot(index);
-  erase_index(flow.key, hash_flow_key(flow.key));
   if (flow.expired) {
     unlink(expired_, index);
     --expired_count_;
@@ -158,7 +214,7 @@ void FlowTable::release(uint32_t index) {
     unlink(active_, index);
     --active_count_;
   }
-  free_slots_.push_back(index);
+  full_.release(index);
 }
 
 void FlowTable::make_room() {
@@ -168,7 +224,13 @@ void FlowTable::make_room() {
     return;
   }
   const uint32_t victim = active_.head;
-  emit(slot(victim), FlowEnd::evicted);
+  if (is_single(victim)) {
+    FlowState flow;
+    materialize(single(victim), flow);
+    emit(flow, FlowEnd::evicted);
+  } else {
+    emit(slot(victim), FlowEnd::evicted);
+  }
   ++evicted_;
   release(victim);
 }
@@ -209,14 +271,24 @@ void FlowTable::add(const PacketInfo& packet) {
   uint32_t index = find(key, hash);
   if (index == kNil) {
     if (active_count_ + expired_count_ >= config_.max_flows) make_room();
-    index = allocate_slot();
-    FlowState& flow = *std::construct_at(&slot(index));
+    index = kSingle | singles_.allocate();
+    SinglePacketFlow& flow = single(index);
     flow.key = key;
-    start_flow(flow, packet, packet_is_a, Continuation::fresh);
+    flow.packet_is_a = packet_is_a;
+    flow.tcp_flags = packet.tcp_flags;
+    flow.icmp_type = packet.icmp_type;
+    flow.icmp_code = packet.icmp_code;
+    flow.first_fragment = packet.first_fragment;
+    flow.tcp_window = packet.tcp_window;
+    flow.header_bytes = packet.header_bytes;
+    flow.payload_bytes = packet.payload_bytes;
+    flow.wire_bytes = packet.wire_bytes;
+    flow.timestamp_us = packet.timestamp_us;
     insert_index(hash, index);
     push_back(active_, index);
     ++active_count_;
   } else {
+    if (is_single(index)) index = promote(index, hash);
     FlowState& flow = slot(index);
     if (flow.expired) {
       // A remembered TCP connection: the new flow continues it (direction, ID, start).
@@ -250,10 +322,23 @@ void FlowTable::add(const PacketInfo& packet) {
 
 void FlowTable::expire_idle(int64_t now_us) {
   while (active_.head != kNil) {
-    const uint32_t index = active_.head;
+    uint32_t index = active_.head;
+    if (now_us - last_seen(index) <= config_.flow_timeout_us) break;
+    if (is_single(index)) {
+      FlowState one;
+      materialize(single(index), one);
+      const bool remember = one.key.protocol == kProtoTcp && config_.max_remembered_expired > 0 &&
+                            one.tcp_state == FlowState::Tcp::open;
+      emit(one, FlowEnd::idle_timeout);
+      if (!remember) {
+        release(index);
+        continue;
+      }
+      index = promote(index, hash_flow_key(one.key));  // remembered keys live in FlowState slots
+    } else {
+      emit(slot(index), FlowEnd::idle_timeout);
+    }
     FlowState& flow = slot(index);
-    if (now_us - flow.last_us <= config_.flow_timeout_us) break;
-    emit(flow, FlowEnd::idle_timeout);
     // CICFlowMeter forgets idle UDP/ICMP flows but keeps a TCP connection until its next
     // packet; a remembered TCP key lets that packet continue the connection.
     const bool remember = flow.key.protocol == kProtoTcp && config_.max_remembered_expired > 0 &&
@@ -273,7 +358,13 @@ void FlowTable::expire_idle(int64_t now_us) {
 
 void FlowTable::flush() {
   for (uint32_t index = active_.head; index != kNil; index = link(index).next) {
-    emit(slot(index), FlowEnd::end_of_input);
+    if (is_single(index)) {
+      FlowState flow;
+      materialize(single(index), flow);
+      emit(flow, FlowEnd::end_of_input);
+    } else {
+      emit(slot(index), FlowEnd::end_of_input);
+    }
   }
   // Forget everything at once (one release per flow would re-hash and shift the index for
   // each); the chunks stay for reuse, slots are handed out again from the first.
@@ -283,8 +374,8 @@ void FlowTable::flush() {
   expired_ = List{};
   active_count_ = 0;
   expired_count_ = 0;
-  free_slots_.clear();
-  slots_used_ = 0;
+  full_.reset();
+  singles_.reset();
 }
 
 }  // namespace metaids::flow

@@ -3,6 +3,13 @@
 // timeouts and eviction, and a hard bound on the number of flows. Nothing is allocated per
 // packet; a chunk of slots is allocated when the table grows.
 //
+// Two kinds of slot: a flow that has seen one packet is held as its key and that packet
+// (SinglePacketFlow, 64 bytes); its second packet turns it into a FlowState (448 bytes) by
+// replaying the first, and if it ends with one packet it is emitted through a FlowState built
+// the same way, so its features are exactly those of the one-kind table. Under a SYN flood of
+// spoofed sources nearly every flow has one packet, so a million open flows take about 70 MB
+// instead of 470 MB.
+//
 // Flow ends, as in the corrected CICFlowMeter: a packet more than `flow_timeout` after the
 // flow's first packet starts a new flow; a SYN after the FIN handshake or an RST starts a new
 // flow; an ICMP packet whose type and code both differ starts a new flow. In addition, a
@@ -12,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "flow/flow_state.h"
@@ -47,6 +55,8 @@ class FlowSink {
 class FlowTable {
  public:
   FlowTable(const FlowTableConfig& config, FlowSink& sink);  // validates; throws metaids::Error
+  // The largest max_flows (slot numbers must stay clear of the kind bit and the end marker).
+  static constexpr size_t kMaxFlows = size_t{1} << 30;
 
   // Adds one decoded packet: finds or creates its flow, splits it where a flow ends.
   void add(const PacketInfo& packet);
@@ -68,27 +78,88 @@ class FlowTable {
     uint32_t prev = kNil;
     uint32_t next = kNil;
   };
-  // Slots come in chunks of one 2 MiB huge page each, the slots' list links at the chunk's
-  // end, and the hash index sits on huge pages too once it reaches 2 MiB. On the virtual
-  // machines this project runs on, a 4 KiB page fault costs about 10 µs (measured: 474 MB
-  // touched page by page took 1.36 s, on huge pages 0.03–0.6 s), so a flood that creates flows
-  // fast is dominated by faults unless memory comes in huge pages.
+  // The hash index sits on huge pages once it reaches 2 MiB, and so do the slots. On the
+  // virtual machines this project runs on, a 4 KiB page fault costs about 10 µs (measured: 474
+  // MB touched page by page took 1.36 s, on huge pages 0.03–0.6 s), so a flood that creates
+  // flows fast is dominated by faults unless memory comes in huge pages.
   static constexpr size_t kChunkBytes = size_t{2} << 20;
-  static constexpr uint32_t kChunkSize = static_cast<uint32_t>(kChunkBytes / (sizeof(FlowState) + sizeof(Link)));
+  static constexpr size_t kFirstChunkBytes = size_t{256} << 10;
+  struct FreeDeleter {
+    void operator()(void* memory) const;
+  };
+  using Memory = std::unique_ptr<void, FreeDeleter>;
+  // Zeroed memory, on transparent huge pages when it is at least 2 MiB.
+  static Memory allocate_zeroed(size_t bytes);
+
+  // Slots of one kind with their list links: a first chunk of 256 KiB (a small capture stays
+  // small), then chunks of one 2 MiB huge page each; the links sit at each chunk's end.
+  template <typename T>
+  class SlotPool {
+   public:
+    static constexpr uint32_t kFirst = static_cast<uint32_t>(kFirstChunkBytes / (sizeof(T) + sizeof(Link)));
+    static constexpr uint32_t kRest = static_cast<uint32_t>(kChunkBytes / (sizeof(T) + sizeof(Link)));
+    T& at(uint32_t i) {
+      const auto [chunk, offset] = locate(i);
+      return static_cast<T*>(chunks_[chunk].get())[offset];
+    }
+    Link& link(uint32_t i) {
+      const auto [chunk, offset] = locate(i);
+      return reinterpret_cast<Link*>(static_cast<T*>(chunks_[chunk].get()) + (chunk == 0 ? kFirst : kRest))[offset];
+    }
+    uint32_t allocate();  // a freed slot, else the next never-used one (a new chunk when needed)
+    void release(uint32_t i) { free_.push_back(i); }
+    void reset() {  // every slot free again; the chunks stay
+      free_.clear();
+      used_ = 0;
+    }
+    size_t memory_bytes() const;
+
+   private:
+    static std::pair<size_t, uint32_t> locate(uint32_t i) {
+      if (i < kFirst) return {0, i};
+      i -= kFirst;
+      return {1 + i / kRest, i % kRest};
+    }
+    std::vector<Memory> chunks_;
+    std::vector<uint32_t> free_;
+    uint32_t used_ = 0;  // slots ever handed out
+  };
+
+  // A flow with one packet: what FlowTable::start_flow needs to replay that packet.
+  struct SinglePacketFlow {
+    FlowKey key;
+    bool packet_is_a = true;
+    uint8_t tcp_flags = 0;
+    uint8_t icmp_type = 0;
+    uint8_t icmp_code = 0;
+    bool first_fragment = false;
+    uint16_t tcp_window = 0;
+    uint16_t header_bytes = 0;
+    uint32_t payload_bytes = 0;
+    uint32_t wire_bytes = 0;
+    int64_t timestamp_us = 0;
+  };
+  // Slot numbers with this bit set name single-packet slots (in the index and the lists).
+  static constexpr uint32_t kSingle = 0x80000000u;
   struct List {
     uint32_t head = kNil;  // least recently seen
     uint32_t tail = kNil;
   };
 
-  FlowState& slot(uint32_t index) {
-    return static_cast<FlowState*>(chunks_[index / kChunkSize].get())[index % kChunkSize];
+  static bool is_single(uint32_t index) { return (index & kSingle) != 0; }
+  FlowState& slot(uint32_t index) { return full_.at(index); }
+  SinglePacketFlow& single(uint32_t index) { return singles_.at(index & ~kSingle); }
+  Link& link(uint32_t index) { return is_single(index) ? singles_.link(index & ~kSingle) : full_.link(index); }
+  const FlowKey& key_of(uint32_t index) const {
+    return const_cast<FlowTable*>(this)->key_of_mutable(index);
   }
-  Link& link(uint32_t index) {
-    return reinterpret_cast<Link*>(static_cast<FlowState*>(chunks_[index / kChunkSize].get()) +
-                                   kChunkSize)[index % kChunkSize];
-  }
+  FlowKey& key_of_mutable(uint32_t index) { return is_single(index) ? single(index).key : slot(index).key; }
+  int64_t last_seen(uint32_t index) { return is_single(index) ? single(index).timestamp_us : slot(index).last_us; }
+  // The FlowState a single-packet flow stands for (its packet replayed).
+  void materialize(const SinglePacketFlow& flow, FlowState& out);
+  // Turns a single-packet slot into a FlowState slot in place (index entry, list position).
+  uint32_t promote(uint32_t index, uint64_t hash);
   uint32_t find(const FlowKey& key, uint64_t hash) const;
-  uint32_t allocate_slot();
   void insert_index(uint64_t hash, uint32_t index);
   void erase_index(const FlowKey& key, uint64_t hash);
   void grow_index();
@@ -107,18 +178,11 @@ class FlowTable {
 
   FlowTableConfig config_;
   FlowSink& sink_;
-  struct FreeDeleter {
-    void operator()(void* memory) const;
-  };
-  using Memory = std::unique_ptr<void, FreeDeleter>;
-  // Zeroed memory, on transparent huge pages when it is at least 2 MiB.
-  static Memory allocate_zeroed(size_t bytes);
-  std::vector<Memory> chunks_;
+  SlotPool<FlowState> full_;
+  SlotPool<SinglePacketFlow> singles_;
   Memory index_memory_;
   uint64_t* index_ = nullptr;  // (hash high 32 bits << 32) | (slot + 1); 0 = empty
   uint64_t index_mask_ = 0;
-  std::vector<uint32_t> free_slots_;
-  uint32_t slots_used_ = 0;  // slots ever handed out
   List active_;
   List expired_;
   size_t active_count_ = 0;

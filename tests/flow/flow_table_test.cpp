@@ -2,6 +2,7 @@
 // eviction under a max-flows bound, and features on small hand-made flows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "flow/features.h"
@@ -221,6 +222,64 @@ TEST(FlowTable, SynFloodNeverGrowsPastTheBound) {
   }
   EXPECT_EQ(table.evicted(), 199'000u);
   EXPECT_LT(peak_memory, size_t{8} << 20);
+}
+
+// A single SYN held as a single-packet slot, emitted by idle expiry (another flow's packet
+// moves time on), is remembered as a TCP connection, and the reply later continues it: same
+// Flow ID, the client still the source.
+TEST(FlowTable, IdleSinglePacketTcpFlowIsRememberedAndContinued) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  table.add(c2s(0, tcp_flag::kSyn));
+  table.add(packet(200'000'000, 7, 7, 9, 53, 0, 10, kProtoUdp));  // moves time on: the SYN's flow expires
+  ASSERT_EQ(sink.flows.size(), 1u);
+  const Recorded syn = sink.flows[0];
+  EXPECT_EQ(syn.reason, FlowEnd::idle_timeout);
+  EXPECT_EQ(at(syn, Feature::total_fwd_packets), 1);
+  EXPECT_EQ(at(syn, Feature::syn_count), 1);
+  EXPECT_EQ(at(syn, Feature::fwd_init_window), 100);
+  table.add(s2c(201'000'000, tcp_flag::kSyn | tcp_flag::kAck));
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 3u);  // the SYN's flow, the UDP flow, the continued connection
+  const Recorded& reply = sink.flows[2];
+  EXPECT_EQ(reply.id.flow_id, syn.id.flow_id);
+  EXPECT_EQ(reply.id.src_ip, "10.0.0.1");
+  EXPECT_EQ(at(reply, Feature::total_bwd_packets), 1);
+}
+
+// A flow's second packet turns its single-packet slot into a full one: the features are those
+// of both packets, and other single-packet flows around it are untouched.
+TEST(FlowTable, SecondPacketPromotesWithoutLosingTheFirst) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  table.add(packet(0, 5, 5, 9, 80, tcp_flag::kSyn));
+  table.add(c2s(10, tcp_flag::kSyn));
+  table.add(packet(20, 6, 6, 9, 80, tcp_flag::kSyn));
+  table.add(s2c(1010, tcp_flag::kSyn | tcp_flag::kAck));
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 3u);
+  // flush emits the least recently seen first: 10.0.0.5, 10.0.0.6, then the two-packet flow.
+  EXPECT_EQ(sink.flows[0].id.src_ip, "10.0.0.5");
+  EXPECT_EQ(sink.flows[1].id.src_ip, "10.0.0.6");
+  EXPECT_EQ(at(sink.flows[1], Feature::total_fwd_packets), 1);
+  const auto& both = sink.flows[2];
+  EXPECT_EQ(both.id.src_ip, "10.0.0.1");
+  EXPECT_EQ(both.id.dst_ip, "10.0.0.2");
+  EXPECT_EQ(at(both, Feature::total_fwd_packets), 1);
+  EXPECT_EQ(at(both, Feature::total_bwd_packets), 1);
+  EXPECT_EQ(at(both, Feature::flow_duration), 1000);
+}
+
+TEST(FlowTable, FloodFlowsCostUnder128Bytes) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  for (uint32_t i = 0; i < 100'000; ++i) {
+    PacketInfo p = packet(i, 0, static_cast<uint16_t>(i), 9, 80, tcp_flag::kSyn);
+    p.src_ip = {10, static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    table.add(p);
+  }
+  ASSERT_EQ(table.open_flows(), 100'000u);
+  EXPECT_LT(static_cast<double>(table.memory_bytes()) / 100'000.0, 128.0);
 }
 
 TEST(FlowTable, StateStaysSmall) {
