@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${1:-1000000}
 build=${2:-build}
+[ -x /usr/bin/time ] || { echo "compare_flows: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 "$build/metaids" bench flows --packets "$packets" --keep-pcap "$dir"
@@ -32,7 +33,6 @@ print(json.dumps({"bench": "flows_peer", "tool": name, "trace": trace, "packets"
 PY
 }
 
-[ -x /usr/bin/time ] || { echo "compare_flows: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 for trace in mixed syn_flood; do
   pcap="$dir/$trace.pcap"
   measure metaids "$trace" "$build/metaids" flows --pcap "$pcap" --out "$dir/$trace.csv" --quiet

@@ -9,6 +9,14 @@ out=$(mktemp -d)
 "$build/metaids" bench meta --threads 1 --seconds "$seconds" > "$out/metaids1.jsonl"
 "$build/metaids" bench meta --threads 2 --seconds "$seconds" --no-extras > "$out/metaids2.jsonl"
 /usr/bin/python3 bench/peers/meta_bench_torch.py --seconds "$seconds" > "$out/torch.jsonl"
+# On a virtual machine the cores need not be equal (a host thread on one vCPU's sibling slows
+# it): one thread pinned to each core shows what two threads can reach at best.
+if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
+  for cpu in 0 1; do
+    taskset -c "$cpu" "$build/metaids" bench meta --threads 1 --seconds 1 --no-extras --algorithms reptile,protonet |
+      sed "s/^{/{\"pinned_cpu\":$cpu,/" >> "$out/pinned.jsonl"
+  done
+fi
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys, os
 d = sys.argv[1]
@@ -34,5 +42,9 @@ if "adapt_latency" in m1 and "adapt_latency" in t:
 if "score_throughput" in m1 and "score_throughput" in t:
     a, b = m1["score_throughput"], t["score_throughput"]
     print(f"| scoring 78-64-64-2, flows/s | {b['flows_per_s']:.0f} | {a['flows_per_s']:.0f} | {a['flows_per_s']/b['flows_per_s']:.1f}x | | |")
+pinned = [json.loads(l) for l in open(os.path.join(d, "pinned.jsonl"))] if os.path.exists(os.path.join(d, "pinned.jsonl")) else []
+if pinned:
+    print("\nOne thread pinned to each core (tasks/s): " + ", ".join(
+        f"{p['algorithm']} cpu{p['pinned_cpu']} {p['tasks_per_s']:.0f}" for p in pinned))
 PY
 rm -rf "$out"

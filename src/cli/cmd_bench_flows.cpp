@@ -178,6 +178,8 @@ void bench_meter_memory(const Trace& trace, const flow::FlowTableConfig& config)
 void run_bench(const BenchOptions& o) {
   require(o.packets >= 1000, "--packets must be at least 1000");
   require(o.snaplen >= 64 && o.snaplen <= 1514, "--snaplen must be between 64 and 1514");
+  for (const auto& name : o.traces)
+    require(name == "mixed" || name == "syn_flood", "unknown trace '{}' (expected mixed or syn_flood)", name);
   const std::filesystem::path dir =
       o.keep_pcap.empty() ? std::filesystem::temp_directory_path() / fmt::format("metaids-bench-flows-{}", ::getpid())
                           : std::filesystem::path(o.keep_pcap);
@@ -197,8 +199,6 @@ void run_bench(const BenchOptions& o) {
   flood.select_families(only_flood);
   flood.syn_flood_reply_fraction = 0;  // unanswered: every packet opens a flow of its own
   cases.push_back({"syn_flood", flood});
-  for (const auto& name : o.traces)
-    require(name == "mixed" || name == "syn_flood", "unknown trace '{}' (expected mixed or syn_flood)", name);
   flow::FlowTableConfig config;  // the defaults of `metaids flows`
   for (const auto& c : cases) {
     if (std::find(o.traces.begin(), o.traces.end(), c.name) == o.traces.end()) continue;

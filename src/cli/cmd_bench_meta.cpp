@@ -88,6 +88,8 @@ nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
   meta::MetaTrainer trainer(*learner, trainer_config, sampler);
 
   // The pool as meta-batches, built once and cycled: the timed loop is meta-steps only.
+  require(pool.size() >= static_cast<size_t>(kMetaBatch) && pool.size() % kMetaBatch == 0,
+          "the task pool must hold whole meta-batches");
   std::vector<std::vector<meta::Task<float>>> batches(pool.size() / kMetaBatch);
   for (size_t i = 0; i < pool.size(); ++i) batches[i / kMetaBatch % batches.size()].push_back(pool[i]);
   size_t next = 0;

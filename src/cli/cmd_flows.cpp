@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <cmath>
-#include <cstring>
-#include <cstdio>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include <pcap/pcap.h>

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 
 #include "core/error.h"
 
@@ -100,9 +101,9 @@ void FlowTable::insert_index(uint64_t hash, uint32_t index) {
 
 void FlowTable::grow_index() {
   const uint64_t old_size = index_mask_ + 1;
-  Memory old = std::move(index_memory_);
+  Memory grown = allocate_zeroed(old_size * 2 * sizeof(uint64_t));  // may throw: nothing changed yet
+  Memory old = std::exchange(index_memory_, std::move(grown));
   const auto* old_index = static_cast<const uint64_t*>(old.get());
-  index_memory_ = allocate_zeroed(old_size * 2 * sizeof(uint64_t));
   index_ = static_cast<uint64_t*>(index_memory_.get());
   index_mask_ = old_size * 2 - 1;
   for (uint64_t i = 0; i < old_size; ++i) {
@@ -141,6 +142,7 @@ void FlowTable::erase_index(const FlowKey& key, uint64_t hash) {
 }
 
 void FlowTable::materialize(const SinglePacketFlow& flow, FlowState& out) {
+  static_assert(sizeof(SinglePacketFlow) == 64, "a single-packet flow is meant to fit 64 bytes");
   PacketInfo packet;
   packet.timestamp_us = flow.timestamp_us;
   packet.src_ip = flow.packet_is_a ? flow.key.a_ip : flow.key.b_ip;
@@ -271,6 +273,8 @@ void FlowTable::add(const PacketInfo& packet) {
   uint32_t index = find(key, hash);
   if (index == kNil) {
     if (active_count_ + expired_count_ >= config_.max_flows) make_room();
+    // Grow the index first: if memory runs out, no slot has been taken.
+    if ((index_count_ + 1) * 2 > index_mask_ + 1) grow_index();
     index = kSingle | singles_.allocate();
     SinglePacketFlow& flow = single(index);
     flow.key = key;

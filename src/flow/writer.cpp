@@ -22,7 +22,9 @@ size_t column_count(bool extra_columns) { return extra_columns ? kFeatureCount :
 // parsing the format string per value or growing the string a character at a time (after a
 // flood, formatting a million rows was three quarters of `metaids flows`' time).
 void append_number(std::string& out, Feature feature, double value) {
-  if (feature_is_integer(feature) && std::fabs(value) < 9.0e15) {
+  if (value == 0 && !std::signbit(value)) {  // most columns of a short flow
+    out += '0';
+  } else if (feature_is_integer(feature) && std::fabs(value) < 9.0e15) {
     const fmt::format_int text(static_cast<int64_t>(value));
     out.append(text.data(), text.size());
   } else if (std::isfinite(value)) {

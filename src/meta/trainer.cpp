@@ -89,9 +89,10 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::exception_ptr error;
   auto run_task = [&](int i, int thread) {
     try {
+      Vector<float>& g = task_gradients_[static_cast<size_t>(i)];
       losses[static_cast<size_t>(i)] =
-          learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], task_gradients_[static_cast<size_t>(i)],
-                                 scratch_[static_cast<size_t>(thread)]);
+          learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch_[static_cast<size_t>(thread)]);
+      require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
     } catch (...) {
 #pragma omp critical(metaids_trainer_error)
       if (!error) error = std::current_exception();

@@ -1,6 +1,7 @@
 #include "nn/gemm.h"
 
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 #ifdef METAIDS_HAVE_LIBXSMM
@@ -12,6 +13,7 @@ namespace metaids::nn {
 namespace {
 
 std::atomic<bool> reference_products{false};
+thread_local std::uint64_t fast_calls = 0;
 
 template <typename S>
 using ConstMap = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>, 0, Eigen::OuterStride<>>;
@@ -45,15 +47,20 @@ bool xsmm_gemm(Op op_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, const S*
                         kk = static_cast<libxsmm_blasint>(k), la = static_cast<libxsmm_blasint>(lda),
                         lb = static_cast<libxsmm_blasint>(ldb), lc = static_cast<libxsmm_blasint>(ldc);
   const int flags = op_b == Op::transpose ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
+  // Explicitly none: a null prefetch means libxsmm's automatic choice, which the environment
+  // (LIBXSMM_GEMM_PREFETCH) can turn into a kernel taking prefetch arguments we do not pass.
+  const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
   const S alpha = 1, beta = accumulate ? 1 : 0;
   if constexpr (std::is_same_v<S, float>) {
-    const libxsmm_smmfunction kernel = libxsmm_smmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, nullptr);
+    const libxsmm_smmfunction kernel = libxsmm_smmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
     if (kernel == nullptr) return false;
     kernel(a, b, c);
+    ++fast_calls;
   } else {
-    const libxsmm_dmmfunction kernel = libxsmm_dmmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, nullptr);
+    const libxsmm_dmmfunction kernel = libxsmm_dmmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
     if (kernel == nullptr) return false;
     kernel(a, b, c);
+    ++fast_calls;
   }
   return true;
 }
@@ -71,6 +78,7 @@ bool fast_products_available() {
 
 void use_reference_products(bool reference) { reference_products.store(reference, std::memory_order_relaxed); }
 bool using_reference_products() { return reference_products.load(std::memory_order_relaxed); }
+std::uint64_t fast_product_calls() { return fast_calls; }
 
 template <typename S>
 void gemm(Op op_a, Op op_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, const S* a, Eigen::Index lda, const S* b,

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
+#include <type_traits>
 
 namespace metaids::nn {
 
@@ -28,22 +30,40 @@ void gemm(Op op_a, Op op_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, cons
 bool fast_products_available();
 void use_reference_products(bool reference);
 bool using_reference_products();
+// Products this thread has run through the fast kernels (tests check the path is taken).
+std::uint64_t fast_product_calls();
+
+namespace detail {
+template <typename A, typename B, typename C>
+constexpr void check_operands() {
+  static_assert(!std::decay_t<A>::IsRowMajor && !std::decay_t<B>::IsRowMajor && !std::decay_t<C>::IsRowMajor,
+                "nn::gemm takes column-major operands");
+  static_assert(std::is_same_v<typename std::decay_t<A>::Scalar, typename std::decay_t<C>::Scalar> &&
+                std::is_same_v<typename std::decay_t<B>::Scalar, typename std::decay_t<C>::Scalar>);
+}
+}  // namespace detail
 
 // Eigen-facing helpers. `c` is resized when it is a Matrix; a Map must already have the size.
 template <typename A, typename B, typename C>
 void multiply(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= A·B
+  detail::check_operands<A, B, C>();
+  eigen_assert(a.cols() == b.rows());
   if constexpr (requires { c.resize(a.rows(), b.cols()); }) {
     if (!accumulate) c.resize(a.rows(), b.cols());
   }
+  eigen_assert(c.rows() == a.rows() && c.cols() == b.cols());
   gemm<typename std::decay_t<C>::Scalar>(Op::none, Op::none, a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(),
                                          b.data(), b.outerStride(), c.data(), c.outerStride(), accumulate);
 }
 
 template <typename A, typename B, typename C>
 void multiply_transposed_b(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= A·Bᵀ
+  detail::check_operands<A, B, C>();
+  eigen_assert(a.cols() == b.cols());
   if constexpr (requires { c.resize(a.rows(), b.rows()); }) {
     if (!accumulate) c.resize(a.rows(), b.rows());
   }
+  eigen_assert(c.rows() == a.rows() && c.cols() == b.rows());
   gemm<typename std::decay_t<C>::Scalar>(Op::none, Op::transpose, a.rows(), b.rows(), a.cols(), a.data(),
                                          a.outerStride(), b.data(), b.outerStride(), c.data(), c.outerStride(),
                                          accumulate);
@@ -51,9 +71,12 @@ void multiply_transposed_b(const A& a, const B& b, C&& c, bool accumulate = fals
 
 template <typename A, typename B, typename C>
 void multiply_transposed_a(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= Aᵀ·B
+  detail::check_operands<A, B, C>();
+  eigen_assert(a.rows() == b.rows());
   if constexpr (requires { c.resize(a.cols(), b.cols()); }) {
     if (!accumulate) c.resize(a.cols(), b.cols());
   }
+  eigen_assert(c.rows() == a.cols() && c.cols() == b.cols());
   gemm<typename std::decay_t<C>::Scalar>(Op::transpose, Op::none, a.cols(), b.cols(), a.rows(), a.data(),
                                          a.outerStride(), b.data(), b.outerStride(), c.data(), c.outerStride(),
                                          accumulate);

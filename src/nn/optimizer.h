@@ -24,8 +24,9 @@ class Adam {
 
   void step(Vector<S>& theta, const Vector<S>& gradient);
   // The same step split by parameter range (Adam is elementwise), so threads can share it:
-  // update(…, t + 1, begin, count) for ranges covering the vector, then finish_step().
-  // The result is identical to step() whatever the split.
+  // update(…, t + 1, begin, count) for ranges covering the vector, then finish_step(). Keep
+  // the split fixed (ranges starting at multiples of the SIMD width): Eigen's vectorised float
+  // square root is not the scalar one, so a split that moved could change the last bit.
   void update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
               Eigen::Index count);
   void finish_step() { ++t_; }

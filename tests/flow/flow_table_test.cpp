@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/error.h"
 #include "flow/features.h"
 #include "flow/flow_table.h"
 
@@ -280,6 +281,61 @@ TEST(FlowTable, FloodFlowsCostUnder128Bytes) {
   }
   ASSERT_EQ(table.open_flows(), 100'000u);
   EXPECT_LT(static_cast<double>(table.memory_bytes()) / 100'000.0, 128.0);
+}
+
+// Eviction with both kinds of slot in the table: the least recently seen goes first, whether it
+// has one packet or many, and every flow comes out exactly once with its packets.
+TEST(FlowTable, EvictionMixesSingleAndFullSlots) {
+  RecordingSink sink;
+  FlowTableConfig config;
+  config.max_flows = 3;
+  FlowTable table(config, sink);
+  table.add(packet(0, 1, 1, 9, 80));
+  table.add(packet(1, 1, 1, 9, 80));  // flow 1: two packets (full slot)
+  table.add(packet(2, 2, 2, 9, 80));  // flow 2: one packet
+  table.add(packet(3, 3, 3, 9, 80));  // flow 3: one packet
+  table.add(packet(4, 4, 4, 9, 80));  // evicts flow 1 (full)
+  table.add(packet(5, 5, 5, 9, 80));  // evicts flow 2 (single)
+  ASSERT_EQ(sink.flows.size(), 2u);
+  EXPECT_EQ(sink.flows[0].id.src_ip, "10.0.0.1");
+  EXPECT_EQ(at(sink.flows[0], Feature::total_fwd_packets), 2);
+  EXPECT_EQ(sink.flows[1].id.src_ip, "10.0.0.2");
+  EXPECT_EQ(at(sink.flows[1], Feature::total_fwd_packets), 1);
+  EXPECT_EQ(table.open_flows(), 3u);
+}
+
+// After flush() the slots are reused: a second capture through the same table gives the same
+// flows as the first.
+TEST(FlowTable, ReusedAfterFlushGivesTheSameFlows) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  auto feed = [&] {
+    table.add(c2s(0, tcp_flag::kSyn));
+    table.add(s2c(100, tcp_flag::kSyn | tcp_flag::kAck));
+    table.add(c2s(200));
+    for (uint8_t i = 0; i < 50; ++i) table.add(packet(300 + i, i, i, 9, 80, tcp_flag::kSyn));
+    table.add(c2s(400, tcp_flag::kFin | tcp_flag::kAck));
+    table.flush();
+  };
+  feed();
+  const std::vector<Recorded> first = sink.flows;
+  sink.flows.clear();
+  feed();
+  ASSERT_EQ(sink.flows.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    EXPECT_EQ(sink.flows[i].id.flow_id, first[i].id.flow_id);
+    EXPECT_EQ(sink.flows[i].features, first[i].features);
+  }
+  EXPECT_EQ(table.open_flows(), 0u);
+}
+
+TEST(FlowTable, MaxFlowsIsBounded) {
+  RecordingSink sink;
+  FlowTableConfig config;
+  config.max_flows = FlowTable::kMaxFlows + 1;
+  EXPECT_THROW(FlowTable(config, sink), Error);
+  config.max_flows = 0;
+  EXPECT_THROW(FlowTable(config, sink), Error);
 }
 
 TEST(FlowTable, StateStaysSmall) {

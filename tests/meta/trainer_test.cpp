@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/error.h"
 #include "meta/synthetic.h"
@@ -76,6 +77,35 @@ TEST(MetaTrainer, ResumingFromACheckpointIsBitIdentical) {
   std::ofstream(dir / "bad.json") << "{\"format\": \"metaids-checkpoint\"";
   EXPECT_THROW(train(Algorithm::metasgd, 1, 10, {}, dir / "bad.json"), Error);
   std::filesystem::remove_all(dir);
+}
+
+// A meta-step that fails (a task whose meta-gradient is not finite) changes nothing: the
+// parameters, the iteration and Adam's state are those before it, with 1 and 2 threads.
+TEST(MetaTrainer, AFailedStepLeavesTheParametersUnchanged) {
+  for (int threads : {1, 2}) {
+    const SyntheticTable table = small_family();
+    const auto learner = make_learner<float>(small_learner(Algorithm::fomaml));
+    EpisodeSampler sampler(table.view(), class_range(0, 20), 3);
+    TrainerConfig config;
+    config.meta_batch = 4;
+    config.threads = threads;
+    MetaTrainer trainer(*learner, config, sampler);
+    std::vector<Task<float>> tasks;
+    for (int i = 0; i < 4; ++i) tasks.push_back(sampler.sample(3, 2, 3));
+    trainer.step(tasks);
+    const Vector<float> before = trainer.current_parameters();
+    std::vector<Task<float>> poisoned = tasks;
+    poisoned[2].query.x(0, 0) = std::numeric_limits<float>::infinity();
+    EXPECT_THROW(trainer.step(poisoned), Error) << threads << " threads";
+    EXPECT_TRUE(trainer.current_parameters() == before);
+    EXPECT_EQ(trainer.iteration(), 1);
+    // The next good step is the one an untouched trainer takes.
+    MetaTrainer reference(*learner, config, sampler);
+    reference.step(tasks);
+    reference.step(tasks);
+    trainer.step(tasks);
+    EXPECT_TRUE(trainer.current_parameters() == reference.current_parameters()) << threads << " threads";
+  }
 }
 
 TEST(MetaTrainer, ReportsProgressAndKeepsTheBestValidation) {

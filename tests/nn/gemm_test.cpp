@@ -67,7 +67,17 @@ void check_all_ops(S tolerance) {
   }
 }
 
-TEST_P(ReferenceSwitch, FloatProductsMatchNaiveLoops) { check_all_ops<float>(2e-6f); }
+TEST_P(ReferenceSwitch, FloatProductsMatchNaiveLoops) {
+  const std::uint64_t fast_before = fast_product_calls();
+  check_all_ops<float>(2e-6f);
+  // The fast path is really taken when it is built in (and never when the reference is asked).
+  if (fast_products_available() && !GetParam()) {
+    EXPECT_GT(fast_product_calls(), fast_before);
+  }
+  if (GetParam()) {
+    EXPECT_EQ(fast_product_calls(), fast_before);
+  }
+}
 TEST_P(ReferenceSwitch, DoubleProductsMatchNaiveLoops) { check_all_ops<double>(1e-13); }
 
 TEST_P(ReferenceSwitch, EmptyInnerDimensionGivesZeroOrLeavesC) {
