@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -75,10 +76,11 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::vector<double> losses(tasks.size());
   const Eigen::Index size = learner_.meta_parameter_count();
   gradient_.resize(size);
-  // One parallel region per meta-step: the tasks (dynamic), then, split by parameter range, the
-  // fixed-order sum of the task gradients (every element summed over the tasks in task order,
-  // so the sum is identical whatever the thread count), the finiteness check and Adam, which is
-  // elementwise. Only the loss sum is serial.
+  // One parallel region per meta-step. The tasks run dynamically; as they finish, whichever
+  // thread holds the adder role adds every finished gradient that is next in task order to the
+  // running sum, so the sum is ((g₀ + g₁) + g₂) + … whatever the thread count and mostly done
+  // while other tasks still run. Then, split by parameter range: the mean, the finiteness
+  // check and Adam, which is elementwise. Only the loss sum is serial.
   const int threads = std::max(1, std::min(config_.threads, n));
   // Fixed 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt (in
   // Adam) is not the scalar one, so the split must not move with the threads.
@@ -87,22 +89,41 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::vector<char> finite(static_cast<size_t>(chunks), 1);
   const std::int64_t step_number = adam_.steps() + 1;
   std::exception_ptr error;
+  std::vector<std::atomic<bool>> done(static_cast<size_t>(n));
+  std::atomic_flag adding = ATOMIC_FLAG_INIT;
+  int next_to_add = 0;  // written only by the thread holding `adding`
+  auto add_finished = [&] {
+    for (;;) {
+      if (adding.test_and_set()) return;  // another thread is adding
+      int k = next_to_add;
+      for (; k < n && done[static_cast<size_t>(k)].load(); ++k) {
+        if (k == 0) gradient_ = task_gradients_[0];
+        else gradient_ += task_gradients_[static_cast<size_t>(k)];
+      }
+      next_to_add = k;
+      adding.clear();
+      // A task may have finished after the check above while its thread found the role taken
+      // (sequentially consistent operations: one of the two threads sees the other's store;
+      // anything left is added after the tasks' barrier anyway).
+      if (k >= n || !done[static_cast<size_t>(k)].load()) return;
+    }
+  };
   auto run_task = [&](int i, int thread) {
     try {
       Vector<float>& g = task_gradients_[static_cast<size_t>(i)];
       losses[static_cast<size_t>(i)] =
           learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch_[static_cast<size_t>(thread)]);
       require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
+      done[static_cast<size_t>(i)].store(true);
+      add_finished();
     } catch (...) {
 #pragma omp critical(metaids_trainer_error)
       if (!error) error = std::current_exception();
     }
   };
-  auto reduce = [&](int chunk) {
+  auto mean_and_check = [&](int chunk) {
     const Eigen::Index begin = chunk * kChunk, count = std::min(size - begin, kChunk);
     auto out = gradient_.segment(begin, count);
-    out = task_gradients_[0].segment(begin, count);
-    for (int i = 1; i < n; ++i) out += task_gradients_[static_cast<size_t>(i)].segment(begin, count);
     out /= static_cast<float>(n);
     finite[static_cast<size_t>(chunk)] = out.allFinite() ? 1 : 0;
   };
@@ -114,7 +135,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   if (threads == 1) {
     for (int i = 0; i < n && !error; ++i) run_task(i, 0);
     if (!error) {
-      for (int c = 0; c < chunks; ++c) reduce(c);
+      for (int c = 0; c < chunks; ++c) mean_and_check(c);
       if (all_finite())
         for (int c = 0; c < chunks; ++c) update(c);
     }
@@ -124,10 +145,12 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       const int thread = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
       for (int i = 0; i < n; ++i) run_task(i, thread);
-      // (implicit barrier: every task gradient is written, and `error` is final)
+      // (implicit barrier: every task is done, and `error` is final)
       if (!error) {
+#pragma omp single
+        add_finished();  // whatever was left when the last tasks finished together
 #pragma omp for schedule(static)
-        for (int c = 0; c < chunks; ++c) reduce(c);
+        for (int c = 0; c < chunks; ++c) mean_and_check(c);
         if (all_finite()) {
 #pragma omp for schedule(static)
           for (int c = 0; c < chunks; ++c) update(c);
