@@ -13,6 +13,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace metaids::nn {
 
@@ -34,52 +35,37 @@ bool using_reference_products();
 std::uint64_t fast_product_calls();
 
 namespace detail {
-template <typename A, typename B, typename C>
-constexpr void check_operands() {
+// C (+)= op(A)·op(B) on Eigen column-major operands; `c` is resized when it is a Matrix.
+template <Op op_a, Op op_b, typename A, typename B, typename C>
+void multiply(const A& a, const B& b, C&& c, bool accumulate) {
   static_assert(!std::decay_t<A>::IsRowMajor && !std::decay_t<B>::IsRowMajor && !std::decay_t<C>::IsRowMajor,
                 "nn::gemm takes column-major operands");
-  static_assert(std::is_same_v<typename std::decay_t<A>::Scalar, typename std::decay_t<C>::Scalar> &&
-                std::is_same_v<typename std::decay_t<B>::Scalar, typename std::decay_t<C>::Scalar>);
+  using S = typename std::decay_t<C>::Scalar;
+  static_assert(std::is_same_v<typename std::decay_t<A>::Scalar, S> && std::is_same_v<typename std::decay_t<B>::Scalar, S>);
+  const Eigen::Index m = op_a == Op::none ? a.rows() : a.cols(), k = op_a == Op::none ? a.cols() : a.rows();
+  const Eigen::Index n = op_b == Op::none ? b.cols() : b.rows();
+  eigen_assert(k == (op_b == Op::none ? b.rows() : b.cols()));
+  if constexpr (requires { c.resize(m, n); }) {
+    if (!accumulate) c.resize(m, n);
+  }
+  eigen_assert(c.rows() == m && c.cols() == n);
+  gemm<S>(op_a, op_b, m, n, k, a.data(), a.outerStride(), b.data(), b.outerStride(), c.data(), c.outerStride(),
+          accumulate);
 }
 }  // namespace detail
 
 // Eigen-facing helpers. `c` is resized when it is a Matrix; a Map must already have the size.
 template <typename A, typename B, typename C>
 void multiply(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= A·B
-  detail::check_operands<A, B, C>();
-  eigen_assert(a.cols() == b.rows());
-  if constexpr (requires { c.resize(a.rows(), b.cols()); }) {
-    if (!accumulate) c.resize(a.rows(), b.cols());
-  }
-  eigen_assert(c.rows() == a.rows() && c.cols() == b.cols());
-  gemm<typename std::decay_t<C>::Scalar>(Op::none, Op::none, a.rows(), b.cols(), a.cols(), a.data(), a.outerStride(),
-                                         b.data(), b.outerStride(), c.data(), c.outerStride(), accumulate);
+  detail::multiply<Op::none, Op::none>(a, b, std::forward<C>(c), accumulate);
 }
-
 template <typename A, typename B, typename C>
 void multiply_transposed_b(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= A·Bᵀ
-  detail::check_operands<A, B, C>();
-  eigen_assert(a.cols() == b.cols());
-  if constexpr (requires { c.resize(a.rows(), b.rows()); }) {
-    if (!accumulate) c.resize(a.rows(), b.rows());
-  }
-  eigen_assert(c.rows() == a.rows() && c.cols() == b.rows());
-  gemm<typename std::decay_t<C>::Scalar>(Op::none, Op::transpose, a.rows(), b.rows(), a.cols(), a.data(),
-                                         a.outerStride(), b.data(), b.outerStride(), c.data(), c.outerStride(),
-                                         accumulate);
+  detail::multiply<Op::none, Op::transpose>(a, b, std::forward<C>(c), accumulate);
 }
-
 template <typename A, typename B, typename C>
 void multiply_transposed_a(const A& a, const B& b, C&& c, bool accumulate = false) {  // C (+)= Aᵀ·B
-  detail::check_operands<A, B, C>();
-  eigen_assert(a.rows() == b.rows());
-  if constexpr (requires { c.resize(a.cols(), b.cols()); }) {
-    if (!accumulate) c.resize(a.cols(), b.cols());
-  }
-  eigen_assert(c.rows() == a.cols() && c.cols() == b.cols());
-  gemm<typename std::decay_t<C>::Scalar>(Op::transpose, Op::none, a.cols(), b.cols(), a.rows(), a.data(),
-                                         a.outerStride(), b.data(), b.outerStride(), c.data(), c.outerStride(),
-                                         accumulate);
+  detail::multiply<Op::transpose, Op::none>(a, b, std::forward<C>(c), accumulate);
 }
 
 }  // namespace metaids::nn
