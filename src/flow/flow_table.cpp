@@ -53,24 +53,24 @@ uint32_t FlowTable::SlotPool<T>::allocate() {
     free_.pop_back();
     return index;
   }
-  const uint32_t capacity = chunks_.empty() ? 0 : kFirst + static_cast<uint32_t>(chunks_.size() - 1) * kRest;
-  if (used_ >= capacity) {
+  if (used_ >= held_) {
     // Slots are constructed when a flow starts in them.
     static_assert(std::is_trivially_destructible_v<T>);
     static_assert(sizeof(T) % alignof(Link) == 0);
-    const bool first = chunks_.empty();
-    const uint32_t count = first ? kFirst : kRest;
-    Memory chunk = allocate_zeroed(first ? kFirstChunkBytes : kChunkBytes);
-    std::uninitialized_fill_n(reinterpret_cast<Link*>(static_cast<T*>(chunk.get()) + count), count, Link{});
+    const size_t c = chunks_.size();
+    Memory chunk = allocate_zeroed(chunk_bytes(c));
+    std::uninitialized_fill_n(reinterpret_cast<Link*>(static_cast<T*>(chunk.get()) + capacity(c)), capacity(c), Link{});
     chunks_.push_back(std::move(chunk));
+    held_ += capacity(c);
   }
   return used_++;
 }
 
 template <typename T>
 size_t FlowTable::SlotPool<T>::memory_bytes() const {
-  const size_t chunks = chunks_.empty() ? 0 : kFirstChunkBytes + (chunks_.size() - 1) * kChunkBytes;
-  return chunks + free_.capacity() * sizeof(uint32_t);
+  size_t bytes = free_.capacity() * sizeof(uint32_t);
+  for (size_t c = 0; c < chunks_.size(); ++c) bytes += chunk_bytes(c);
+  return bytes;
 }
 
 size_t FlowTable::memory_bytes() const {

@@ -92,20 +92,25 @@ class FlowTable {
   // Zeroed memory, on transparent huge pages when it is at least 2 MiB.
   static Memory allocate_zeroed(size_t bytes);
 
-  // Slots of one kind with their list links: a first chunk of 256 KiB (a small capture stays
-  // small), then chunks of one 2 MiB huge page each; the links sit at each chunk's end.
+  // Slots of one kind with their list links: chunks of 256 KiB, 512 KiB and 1 MiB (a small
+  // capture stays small), then of one 2 MiB huge page each; the links sit at each chunk's end.
   template <typename T>
   class SlotPool {
    public:
-    static constexpr uint32_t kFirst = static_cast<uint32_t>(kFirstChunkBytes / (sizeof(T) + sizeof(Link)));
-    static constexpr uint32_t kRest = static_cast<uint32_t>(kChunkBytes / (sizeof(T) + sizeof(Link)));
+    static constexpr size_t kGrowing = 3;  // chunks before the 2 MiB ones
+    static constexpr size_t chunk_bytes(size_t chunk) {
+      return chunk < kGrowing ? kFirstChunkBytes << chunk : kChunkBytes;
+    }
+    static constexpr uint32_t capacity(size_t chunk) {
+      return static_cast<uint32_t>(chunk_bytes(chunk) / (sizeof(T) + sizeof(Link)));
+    }
     T& at(uint32_t i) {
       const auto [chunk, offset] = locate(i);
       return static_cast<T*>(chunks_[chunk].get())[offset];
     }
     Link& link(uint32_t i) {
       const auto [chunk, offset] = locate(i);
-      return reinterpret_cast<Link*>(static_cast<T*>(chunks_[chunk].get()) + (chunk == 0 ? kFirst : kRest))[offset];
+      return reinterpret_cast<Link*>(static_cast<T*>(chunks_[chunk].get()) + capacity(chunk))[offset];
     }
     uint32_t allocate();  // a freed slot, else the next never-used one (a new chunk when needed)
     void release(uint32_t i) { free_.push_back(i); }
@@ -117,13 +122,20 @@ class FlowTable {
 
    private:
     static std::pair<size_t, uint32_t> locate(uint32_t i) {
-      if (i < kFirst) return {0, i};
-      i -= kFirst;
-      return {1 + i / kRest, i % kRest};
+      constexpr uint32_t kInGrowing = capacity(0) + capacity(1) + capacity(2);
+      static_assert(kGrowing == 3 && chunk_bytes(kGrowing - 1) * 2 == kChunkBytes);
+      if (i >= kInGrowing) {
+        i -= kInGrowing;
+        return {kGrowing + i / capacity(kGrowing), i % capacity(kGrowing)};
+      }
+      size_t chunk = 0;
+      for (; i >= capacity(chunk); ++chunk) i -= capacity(chunk);
+      return {chunk, i};
     }
     std::vector<Memory> chunks_;
     std::vector<uint32_t> free_;
     uint32_t used_ = 0;  // slots ever handed out
+    uint64_t held_ = 0;  // slots the chunks hold
   };
 
   // A flow with one packet: what FlowTable::start_flow needs to replay that packet.
