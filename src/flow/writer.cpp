@@ -66,8 +66,8 @@ std::string format_flow(const FlowState& flow, OutputFormat format, bool extra_c
   std::string row;
   row.reserve(1024);
   if (format == OutputFormat::csv) {
-    fmt::format_to(std::back_inserter(row), "{},{},{},{},{},{},{}", id.flow_id, id.src_ip, id.src_port, id.dst_ip,
-                   id.dst_port, id.protocol, id.timestamp);
+    fmt::format_to(std::back_inserter(row), FMT_COMPILE("{},{},{},{},{},{},{}"), id.flow_id, id.src_ip, id.src_port,
+                   id.dst_ip, id.dst_port, id.protocol, id.timestamp);
     for (size_t i = 0; i < column_count(extra_columns); ++i) {
       row += ',';
       append_number(row, static_cast<Feature>(i), features[i]);

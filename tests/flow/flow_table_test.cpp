@@ -1,8 +1,10 @@
 // The flow table: direction, FIN/RST handling, flow and activity timeouts, idle expiry,
 // eviction under a max-flows bound, and features on small hand-made flows.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
@@ -336,6 +338,29 @@ TEST(FlowTable, MaxFlowsIsBounded) {
   EXPECT_THROW(FlowTable(config, sink), Error);
   config.max_flows = 0;
   EXPECT_THROW(FlowTable(config, sink), Error);
+}
+
+// The identity columns' text: addresses against inet_ntop, timestamps across second and
+// date boundaries (the formatter keeps the last second's text).
+TEST(FlowIdentityText, AddressesAndTimestamps) {
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    std::array<uint8_t, 16> a{};
+    for (int j = 0; j < 4; ++j) a[static_cast<size_t>(j)] = static_cast<uint8_t>(i < 256 ? (j == 3 ? i : j * 100) : rng());
+    char want[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, a.data(), want, sizeof(want));
+    ASSERT_EQ(format_ip(a, 4), want);
+  }
+  std::array<uint8_t, 16> v6{};
+  v6[0] = 0x20;
+  v6[1] = 0x01;
+  v6[15] = 1;
+  EXPECT_EQ(format_ip(v6, 6), "2001::1");
+  EXPECT_EQ(format_timestamp_us(0), "1970-01-01 00:00:00.000000");
+  EXPECT_EQ(format_timestamp_us(1'499'990'399'999'999), "2017-07-13 23:59:59.999999");
+  EXPECT_EQ(format_timestamp_us(1'499'990'400'000'001), "2017-07-14 00:00:00.000001");
+  EXPECT_EQ(format_timestamp_us(1'499'990'400'000'002), "2017-07-14 00:00:00.000002");
+  EXPECT_EQ(format_timestamp_us(-1), "1969-12-31 23:59:59.999999");
 }
 
 TEST(FlowTable, StateStaysSmall) {
