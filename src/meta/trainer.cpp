@@ -76,36 +76,37 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::vector<double> losses(tasks.size());
   const Eigen::Index size = learner_.meta_parameter_count();
   gradient_.resize(size);
-  // One parallel region per meta-step. The tasks run dynamically; as they finish, whichever
-  // thread holds the adder role adds every finished gradient that is next in task order to the
-  // running sum, so the sum is ((g₀ + g₁) + g₂) + … whatever the thread count and mostly done
-  // while other tasks still run. Then, split by parameter range: the mean, the finiteness
-  // check and Adam, which is elementwise. Only the loss sum is serial.
+  // One parallel region per meta-step. The tasks run dynamically. Each thread owns a fixed
+  // set of 1024-element parameter chunks and, whenever one of its tasks finishes, adds to its
+  // own part of the sum every finished task gradient that is next in task order; so every
+  // element is ((g₀ + g₁) + g₂) + … whatever the thread count, the sum is built while tasks
+  // still run, and no part of it moves between cores. After the tasks, each thread completes
+  // its part, takes the mean and checks it; after a barrier, Adam (elementwise) on its part.
   const int threads = std::max(1, std::min(config_.threads, n));
   // Fixed 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt (in
-  // Adam) is not the scalar one, so the split must not move with the threads.
+  // Adam) is not the scalar one, so a split that moved with the threads would change the bits.
   constexpr Eigen::Index kChunk = 1024;
   const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
   std::vector<char> finite(static_cast<size_t>(chunks), 1);
   const std::int64_t step_number = adam_.steps() + 1;
   std::exception_ptr error;
   std::vector<std::atomic<bool>> done(static_cast<size_t>(n));
-  std::atomic_flag adding = ATOMIC_FLAG_INIT;
-  int next_to_add = 0;  // written only by the thread holding `adding`
-  auto add_finished = [&] {
-    for (;;) {
-      if (adding.test_and_set()) return;  // another thread is adding
-      int k = next_to_add;
-      for (; k < n && done[static_cast<size_t>(k)].load(); ++k) {
-        if (k == 0) gradient_ = task_gradients_[0];
-        else gradient_ += task_gradients_[static_cast<size_t>(k)];
-      }
-      next_to_add = k;
-      adding.clear();
-      // A task may have finished after the check above while its thread found the role taken
-      // (sequentially consistent operations: one of the two threads sees the other's store;
-      // anything left is added after the tasks' barrier anyway).
-      if (k >= n || !done[static_cast<size_t>(k)].load()) return;
+  struct alignas(64) Progress {
+    int next_to_add = 0;  // the owner's next task to add (read and written by the owner only)
+  };
+  std::vector<Progress> progress(static_cast<size_t>(threads));
+  auto owned_chunks = [&](int thread) {
+    return std::pair<int, int>{thread * chunks / threads, (thread + 1) * chunks / threads};
+  };
+  auto add_finished = [&](int thread) {
+    const auto [first_chunk, end_chunk] = owned_chunks(thread);
+    const Eigen::Index begin = first_chunk * kChunk, count = std::min(size, end_chunk * kChunk) - begin;
+    if (count <= 0) return;
+    int& k = progress[static_cast<size_t>(thread)].next_to_add;
+    auto out = gradient_.segment(begin, count);
+    for (; k < n && done[static_cast<size_t>(k)].load(std::memory_order_acquire); ++k) {
+      if (k == 0) out = task_gradients_[0].segment(begin, count);
+      else out += task_gradients_[static_cast<size_t>(k)].segment(begin, count);
     }
   };
   auto run_task = [&](int i, int thread) {
@@ -114,30 +115,35 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       losses[static_cast<size_t>(i)] =
           learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch_[static_cast<size_t>(thread)]);
       require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
-      done[static_cast<size_t>(i)].store(true);
-      add_finished();
+      done[static_cast<size_t>(i)].store(true, std::memory_order_release);
+      add_finished(thread);
     } catch (...) {
 #pragma omp critical(metaids_trainer_error)
       if (!error) error = std::current_exception();
     }
   };
-  auto mean_and_check = [&](int chunk) {
-    const Eigen::Index begin = chunk * kChunk, count = std::min(size - begin, kChunk);
-    auto out = gradient_.segment(begin, count);
-    out /= static_cast<float>(n);
-    finite[static_cast<size_t>(chunk)] = out.allFinite() ? 1 : 0;
+  auto mean_and_check = [&](int thread) {
+    const auto [first_chunk, end_chunk] = owned_chunks(thread);
+    for (int c = first_chunk; c < end_chunk; ++c) {
+      const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
+      auto out = gradient_.segment(begin, count);
+      out /= static_cast<float>(n);
+      finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
+    }
   };
-  auto update = [&](int chunk) {
-    const Eigen::Index begin = chunk * kChunk, count = std::min(size - begin, kChunk);
-    adam_.update(phi_, gradient_, step_number, begin, count);
+  auto update = [&](int thread) {
+    const auto [first_chunk, end_chunk] = owned_chunks(thread);
+    for (int c = first_chunk; c < end_chunk; ++c) {
+      const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
+      adam_.update(phi_, gradient_, step_number, begin, count);
+    }
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
   if (threads == 1) {
     for (int i = 0; i < n && !error; ++i) run_task(i, 0);
     if (!error) {
-      for (int c = 0; c < chunks; ++c) mean_and_check(c);
-      if (all_finite())
-        for (int c = 0; c < chunks; ++c) update(c);
+      mean_and_check(0);
+      if (all_finite()) update(0);
     }
   } else {
 #pragma omp parallel num_threads(threads)
@@ -147,15 +153,11 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       for (int i = 0; i < n; ++i) run_task(i, thread);
       // (implicit barrier: every task is done, and `error` is final)
       if (!error) {
-#pragma omp single
-        add_finished();  // whatever was left when the last tasks finished together
-#pragma omp for schedule(static)
-        for (int c = 0; c < chunks; ++c) mean_and_check(c);
-        if (all_finite()) {
-#pragma omp for schedule(static)
-          for (int c = 0; c < chunks; ++c) update(c);
-        }
+        add_finished(thread);  // the tasks that finished after this thread's last one
+        mean_and_check(thread);
       }
+#pragma omp barrier
+      if (!error && all_finite()) update(thread);
     }
   }
   if (error) std::rethrow_exception(error);

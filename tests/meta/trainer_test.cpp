@@ -61,6 +61,8 @@ TEST(MetaTrainer, SameSeedGivesIdenticalParametersWithOneAndTwoThreads) {
     EXPECT_TRUE(one == two) << to_string(algorithm) << ": max difference " << (one - two).cwiseAbs().maxCoeff();
     const Vector<float> again = train(algorithm, 2, 8);
     EXPECT_TRUE(two == again) << to_string(algorithm);
+    const Vector<float> three = train(algorithm, 3, 8);  // uneven shares of tasks and parameter chunks
+    EXPECT_TRUE(one == three) << to_string(algorithm);
   }
 }
 
