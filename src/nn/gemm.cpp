@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #ifdef METAIDS_HAVE_LIBXSMM
@@ -39,29 +40,56 @@ struct LibxsmmInit {
   LibxsmmInit() { libxsmm_init(); }
 };
 
+// Dispatched kernels, cached per thread: a lookup in libxsmm's registry (shared by all
+// threads) costs about 25 ns, against a product of 1–5 µs here, and the engine uses a dozen
+// shapes at most, so a short per-thread list serves them without touching shared state.
+template <typename Kernel>
+struct KernelCache {
+  struct Entry {
+    libxsmm_blasint m, n, k, lda, ldb, ldc;
+    int flags;
+    bool accumulate;
+    Kernel kernel;
+  };
+  std::vector<Entry> entries;
+};
+
 template <typename S>
 bool xsmm_gemm(Op op_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, const S* a, Eigen::Index lda, const S* b,
                Eigen::Index ldb, S* c, Eigen::Index ldc, bool accumulate) {
   static const LibxsmmInit init;
+  using Kernel = std::conditional_t<std::is_same_v<S, float>, libxsmm_smmfunction, libxsmm_dmmfunction>;
   const libxsmm_blasint mm = static_cast<libxsmm_blasint>(m), nn = static_cast<libxsmm_blasint>(n),
                         kk = static_cast<libxsmm_blasint>(k), la = static_cast<libxsmm_blasint>(lda),
                         lb = static_cast<libxsmm_blasint>(ldb), lc = static_cast<libxsmm_blasint>(ldc);
   const int flags = op_b == Op::transpose ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
-  // Explicitly none: a null prefetch means libxsmm's automatic choice, which the environment
-  // (LIBXSMM_GEMM_PREFETCH) can turn into a kernel taking prefetch arguments we do not pass.
-  const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
-  const S alpha = 1, beta = accumulate ? 1 : 0;
-  if constexpr (std::is_same_v<S, float>) {
-    const libxsmm_smmfunction kernel = libxsmm_smmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
-    if (kernel == nullptr) return false;
-    kernel(a, b, c);
-    ++fast_calls;
-  } else {
-    const libxsmm_dmmfunction kernel = libxsmm_dmmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
-    if (kernel == nullptr) return false;
-    kernel(a, b, c);
-    ++fast_calls;
+  thread_local KernelCache<Kernel> cache;
+  Kernel kernel = nullptr;
+  bool found = false;
+  for (const auto& e : cache.entries) {
+    if (e.m == mm && e.n == nn && e.k == kk && e.lda == la && e.ldb == lb && e.ldc == lc && e.flags == flags &&
+        e.accumulate == accumulate) {
+      kernel = e.kernel;
+      found = true;
+      break;
+    }
   }
+  if (!found) {
+    // Explicitly none: a null prefetch means libxsmm's automatic choice, which the environment
+    // (LIBXSMM_GEMM_PREFETCH) can turn into a kernel taking prefetch arguments we do not pass.
+    const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
+    const S alpha = 1, beta = accumulate ? 1 : 0;
+    if constexpr (std::is_same_v<S, float>) {
+      kernel = libxsmm_smmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
+    } else {
+      kernel = libxsmm_dmmdispatch(mm, nn, kk, &la, &lb, &lc, &alpha, &beta, &flags, &prefetch);
+    }
+    if (cache.entries.size() >= 64) cache.entries.erase(cache.entries.begin());  // many shapes: forget the oldest
+    cache.entries.push_back({mm, nn, kk, la, lb, lc, flags, accumulate, kernel});
+  }
+  if (kernel == nullptr) return false;
+  kernel(a, b, c);
+  ++fast_calls;
   return true;
 }
 #endif
