@@ -108,6 +108,10 @@ class FlowTable {
       const auto [chunk, offset] = locate(i);
       return static_cast<T*>(chunks_[chunk].get())[offset];
     }
+    const T& at(uint32_t i) const {
+      const auto [chunk, offset] = locate(i);
+      return static_cast<const T*>(chunks_[chunk].get())[offset];
+    }
     Link& link(uint32_t i) {
       const auto [chunk, offset] = locate(i);
       return reinterpret_cast<Link*>(static_cast<T*>(chunks_[chunk].get()) + capacity(chunk))[offset];
@@ -164,9 +168,8 @@ class FlowTable {
   SinglePacketFlow& single(uint32_t index) { return singles_.at(index & ~kSingle); }
   Link& link(uint32_t index) { return is_single(index) ? singles_.link(index & ~kSingle) : full_.link(index); }
   const FlowKey& key_of(uint32_t index) const {
-    return const_cast<FlowTable*>(this)->key_of_mutable(index);
+    return is_single(index) ? singles_.at(index & ~kSingle).key : full_.at(index).key;
   }
-  FlowKey& key_of_mutable(uint32_t index) { return is_single(index) ? single(index).key : slot(index).key; }
   int64_t last_seen(uint32_t index) { return is_single(index) ? single(index).timestamp_us : slot(index).last_us; }
   // The FlowState a single-packet flow stands for (its packet replayed).
   void materialize(const SinglePacketFlow& flow, FlowState& out);
