@@ -8,6 +8,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -69,6 +70,20 @@ Task<float> MetaTrainer::draw_task() {
                                    : train_.sample(ways, config_.shots, config_.queries);
 }
 
+namespace {
+
+// Waits for `flag` (set by another thread) unless `failed` is set; spins briefly, then yields
+// (the thread it waits for may share this core when there are more threads than cores).
+bool wait_for(const std::atomic<bool>& flag, const std::atomic<bool>& failed) {
+  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
+    if (failed.load(std::memory_order_relaxed)) return false;
+    if (spins >= 4096) std::this_thread::yield();
+  }
+  return true;
+}
+
+}  // namespace
+
 double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   const int n = static_cast<int>(tasks.size());
   require(n >= 1, "a meta-step needs at least one task");
@@ -76,93 +91,122 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::vector<double> losses(tasks.size());
   const Eigen::Index size = learner_.meta_parameter_count();
   gradient_.resize(size);
-  // One parallel region per meta-step. The tasks run dynamically. Each thread owns a fixed
-  // set of 1024-element parameter chunks and, whenever one of its tasks finishes, adds to its
-  // own part of the sum every finished task gradient that is next in task order; so every
-  // element is ((g₀ + g₁) + g₂) + … whatever the thread count, the sum is built while tasks
-  // still run, and no part of it moves between cores. After the tasks, each thread completes
-  // its part, takes the mean and checks it; after a barrier, Adam (elementwise) on its part.
-  const int threads = std::max(1, std::min(config_.threads, n));
-  // Fixed 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt (in
-  // Adam) is not the scalar one, so a split that moved with the threads would change the bits.
+  // The sum of the task gradients has one fixed shape, whatever the thread count: the front
+  // half of the tasks summed left to right in task 0's buffer, F = ((g₀ + g₁) + g₂) + …,
+  // the back half right to left in task n−1's buffer, B = ((gₙ₋₁ + gₙ₋₂) + …) + g_h, and the
+  // meta-gradient (F + B) / n; so a seed gives bit-identical parameters with any number of
+  // threads. With threads, one thread (0) takes tasks from the front and owns F, another (1)
+  // from the back and owns B; each adds its own finished gradients as it goes, so task
+  // gradients stay in the cache of the core that made them. Only F and B cross between
+  // cores, one half each: every thread forms (F + B) / n, checks it and applies Adam on its
+  // own fixed parameter chunks. (Fixed 1024-element chunks, whatever the thread count:
+  // Eigen's vectorised float sqrt in Adam is not the scalar one, so a split that moved with
+  // the threads would change the bits.)
+  const int front_end = (n + 1) / 2;  // the front half is [0, front_end), the back half the rest
   constexpr Eigen::Index kChunk = 1024;
   const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
   std::vector<char> finite(static_cast<size_t>(chunks), 1);
   const std::int64_t step_number = adam_.steps() + 1;
-  std::exception_ptr error;
-  std::vector<std::atomic<bool>> done(static_cast<size_t>(n));
-  struct alignas(64) Progress {
-    int next_to_add = 0;  // the owner's next task to add (read and written by the owner only)
+  auto gradient_of = [&](int i) -> Vector<float>& { return task_gradients_[static_cast<size_t>(i)]; };
+  auto compute = [&](int i, Scratch<float>& scratch) {
+    Vector<float>& g = gradient_of(i);
+    losses[static_cast<size_t>(i)] = learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch);
+    require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
   };
-  std::vector<Progress> progress(static_cast<size_t>(threads));
-  auto owned_chunks = [&](int thread) {
-    return std::pair<int, int>{thread * chunks / threads, (thread + 1) * chunks / threads};
-  };
-  auto add_finished = [&](int thread) {
-    const auto [first_chunk, end_chunk] = owned_chunks(thread);
-    const Eigen::Index begin = first_chunk * kChunk, count = std::min(size, end_chunk * kChunk) - begin;
-    if (count <= 0) return;
-    int& k = progress[static_cast<size_t>(thread)].next_to_add;
-    auto out = gradient_.segment(begin, count);
-    for (; k < n && done[static_cast<size_t>(k)].load(std::memory_order_acquire); ++k) {
-      if (k == 0) out = task_gradients_[0].segment(begin, count);
-      else out += task_gradients_[static_cast<size_t>(k)].segment(begin, count);
-    }
-  };
-  auto run_task = [&](int i, int thread) {
-    try {
-      Vector<float>& g = task_gradients_[static_cast<size_t>(i)];
-      losses[static_cast<size_t>(i)] =
-          learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch_[static_cast<size_t>(thread)]);
-      require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
-      done[static_cast<size_t>(i)].store(true, std::memory_order_release);
-      add_finished(thread);
-    } catch (...) {
-#pragma omp critical(metaids_trainer_error)
-      if (!error) error = std::current_exception();
-    }
-  };
-  auto mean_and_check = [&](int thread) {
-    const auto [first_chunk, end_chunk] = owned_chunks(thread);
+  auto combine_and_check = [&](int first_chunk, int end_chunk) {
     for (int c = first_chunk; c < end_chunk; ++c) {
       const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
       auto out = gradient_.segment(begin, count);
+      if (n > 1) out = gradient_of(0).segment(begin, count) + gradient_of(n - 1).segment(begin, count);
+      else out = gradient_of(0).segment(begin, count);
       out /= static_cast<float>(n);
       finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
     }
   };
-  auto update = [&](int thread) {
-    const auto [first_chunk, end_chunk] = owned_chunks(thread);
+  auto update = [&](int first_chunk, int end_chunk) {
     for (int c = first_chunk; c < end_chunk; ++c) {
       const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
       adam_.update(phi_, gradient_, step_number, begin, count);
     }
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
+  const int threads = std::max(1, std::min(config_.threads, n));
   if (threads == 1) {
-    for (int i = 0; i < n && !error; ++i) run_task(i, 0);
-    if (!error) {
-      mean_and_check(0);
-      if (all_finite()) update(0);
+    Scratch<float>& scratch = scratch_[0];
+    for (int i = 0; i < front_end; ++i) {
+      compute(i, scratch);
+      if (i > 0) gradient_of(0) += gradient_of(i);
     }
+    for (int i = n - 1; i >= front_end; --i) {
+      compute(i, scratch);
+      if (i < n - 1) gradient_of(n - 1) += gradient_of(i);
+    }
+    combine_and_check(0, chunks);
+    if (!all_finite())
+      fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
+    update(0, chunks);
   } else {
+    std::exception_ptr error;
+    std::atomic<bool> failed{false};
+    std::atomic<int> claimed{0}, front_claimed{0}, back_claimed{0};
+    std::vector<std::atomic<bool>> done(static_cast<size_t>(n));
+    std::atomic<bool> front_summed{false}, back_summed{false};
 #pragma omp parallel num_threads(threads)
     {
       const int thread = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-      for (int i = 0; i < n; ++i) run_task(i, thread);
-      // (implicit barrier: every task is done, and `error` is final)
-      if (!error) {
-        add_finished(thread);  // the tasks that finished after this thread's last one
-        mean_and_check(thread);
+      const bool takes_front = thread % 2 == 0;
+      // The owner of F (thread 0) or B (thread 1): the next task gradient it adds.
+      int next = thread == 0 ? 1 : n - 2;
+      auto add_finished = [&] {
+        if (thread == 0) {
+          for (; next < front_end && done[0].load(std::memory_order_acquire) &&
+                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+               ++next)
+            gradient_of(0) += gradient_of(next);
+        } else if (thread == 1) {
+          for (; next >= front_end && done[static_cast<size_t>(n - 1)].load(std::memory_order_acquire) &&
+                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+               --next)
+            gradient_of(n - 1) += gradient_of(next);
+        }
+      };
+      try {
+        while (!failed.load(std::memory_order_relaxed) && claimed.fetch_add(1, std::memory_order_relaxed) < n) {
+          const int i = takes_front ? front_claimed.fetch_add(1, std::memory_order_relaxed)
+                                    : n - 1 - back_claimed.fetch_add(1, std::memory_order_relaxed);
+          compute(i, scratch_[static_cast<size_t>(thread)]);
+          done[static_cast<size_t>(i)].store(true, std::memory_order_release);
+          add_finished();
+        }
+        // The owners complete their sums (tasks of their half that another thread ran).
+        if (thread <= 1) {
+          const int first = thread == 0 ? 0 : n - 1;
+          const int step_by = thread == 0 ? 1 : -1;
+          bool ok = wait_for(done[static_cast<size_t>(first)], failed);
+          while (ok && (thread == 0 ? next < front_end : next >= front_end)) {
+            ok = wait_for(done[static_cast<size_t>(next)], failed);
+            if (ok) {
+              (thread == 0 ? gradient_of(0) : gradient_of(n - 1)) += gradient_of(next);
+              next += step_by;
+            }
+          }
+          if (ok) (thread == 0 ? front_summed : back_summed).store(true, std::memory_order_release);
+        }
+        if (wait_for(front_summed, failed) && wait_for(back_summed, failed))
+          combine_and_check(thread * chunks / threads, (thread + 1) * chunks / threads);
+      } catch (...) {
+#pragma omp critical(metaids_trainer_error)
+        if (!error) error = std::current_exception();
+        failed.store(true, std::memory_order_relaxed);
       }
 #pragma omp barrier
-      if (!error && all_finite()) update(thread);
+      if (!failed.load(std::memory_order_relaxed) && all_finite())
+        update(thread * chunks / threads, (thread + 1) * chunks / threads);
     }
+    if (error) std::rethrow_exception(error);
+    if (!all_finite())
+      fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
   }
-  if (error) std::rethrow_exception(error);
-  if (!all_finite())
-    fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
   adam_.finish_step();
   ++iteration_;
   double loss = 0;

@@ -35,13 +35,13 @@ LearnerConfig small_learner(Algorithm algorithm) {
 }
 
 Vector<float> train(Algorithm algorithm, int threads, int iterations, const std::filesystem::path& checkpoint = {},
-                    const std::filesystem::path& resume = {}) {
+                    const std::filesystem::path& resume = {}, int meta_batch = 6) {
   const SyntheticTable table = small_family();
   const auto learner = make_learner<float>(small_learner(algorithm));
   EpisodeSampler sampler(table.view(), class_range(0, 20), 11);
   TrainerConfig config;
   config.iterations = iterations;
-  config.meta_batch = 6;
+  config.meta_batch = meta_batch;
   config.shots = 2;
   config.queries = 3;
   config.threads = threads;
@@ -66,6 +66,18 @@ TEST(MetaTrainer, SameSeedGivesIdenticalParametersWithOneAndTwoThreads) {
   }
 }
 
+// The fixed shape of the sum (front half left to right, back half right to left) holds for
+// odd and tiny meta-batches and for more threads than the two that own the halves.
+TEST(MetaTrainer, IdenticalParametersForOddMetaBatchesAndMoreThreads) {
+  for (int meta_batch : {1, 2, 5}) {
+    const Vector<float> one = train(Algorithm::fomaml, 1, 4, {}, {}, meta_batch);
+    for (int threads : {2, 3, 4}) {
+      const Vector<float> many = train(Algorithm::fomaml, threads, 4, {}, {}, meta_batch);
+      EXPECT_TRUE(one == many) << "meta-batch " << meta_batch << ", " << threads << " threads";
+    }
+  }
+}
+
 TEST(MetaTrainer, ResumingFromACheckpointIsBitIdentical) {
   const auto dir = std::filesystem::temp_directory_path() / ("metaids_ckpt_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -82,9 +94,9 @@ TEST(MetaTrainer, ResumingFromACheckpointIsBitIdentical) {
 }
 
 // A meta-step that fails (a task whose meta-gradient is not finite) changes nothing: the
-// parameters, the iteration and Adam's state are those before it, with 1 and 2 threads.
+// parameters, the iteration and Adam's state are those before it, with 1, 2 and 3 threads.
 TEST(MetaTrainer, AFailedStepLeavesTheParametersUnchanged) {
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 3}) {
     const SyntheticTable table = small_family();
     const auto learner = make_learner<float>(small_learner(Algorithm::fomaml));
     EpisodeSampler sampler(table.view(), class_range(0, 20), 3);
@@ -101,6 +113,14 @@ TEST(MetaTrainer, AFailedStepLeavesTheParametersUnchanged) {
     EXPECT_THROW(trainer.step(poisoned), Error) << threads << " threads";
     EXPECT_TRUE(trainer.current_parameters() == before);
     EXPECT_EQ(trainer.iteration(), 1);
+    // A task that throws, first, in either half or last: the error comes out, nothing waits.
+    for (int bad : {0, 1, 2, 3}) {
+      std::vector<Task<float>> broken = tasks;
+      broken[static_cast<size_t>(bad)].query.x.conservativeResize(11, Eigen::NoChange);
+      EXPECT_THROW(trainer.step(broken), Error) << threads << " threads, task " << bad;
+      EXPECT_TRUE(trainer.current_parameters() == before);
+      EXPECT_EQ(trainer.iteration(), 1);
+    }
     // The next good step is the one an untouched trainer takes.
     MetaTrainer reference(*learner, config, sampler);
     reference.step(tasks);
