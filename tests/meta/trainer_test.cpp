@@ -78,6 +78,37 @@ TEST(MetaTrainer, IdenticalParametersForOddMetaBatchesAndMoreThreads) {
   }
 }
 
+// Steps of one task run on one thread, larger ones on several: mixing them, and loading a
+// checkpoint between them, still gives the one-thread parameters.
+TEST(MetaTrainer, MixedStepSizesAndCheckpointsKeepThreadsInStep) {
+  const auto dir = std::filesystem::temp_directory_path() / ("metaids_mixed_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const SyntheticTable table = small_family();
+  const auto learner = make_learner<float>(small_learner(Algorithm::metasgd));
+  EpisodeSampler sampler(table.view(), class_range(0, 20), 4);
+  std::vector<Task<float>> one_task, four_tasks;
+  one_task.push_back(sampler.sample(3, 2, 3));
+  for (int i = 0; i < 4; ++i) four_tasks.push_back(sampler.sample(3, 2, 3));
+  auto run = [&](int threads) {
+    TrainerConfig config;
+    config.threads = threads;
+    MetaTrainer trainer(*learner, config, sampler);
+    trainer.step(four_tasks);
+    trainer.step(one_task);
+    trainer.step(four_tasks);
+    trainer.save_checkpoint(dir / ("t" + std::to_string(threads) + ".json"));
+    trainer.step(four_tasks);  // moves φ on; the checkpoint below takes it back
+    trainer.load_checkpoint(dir / ("t" + std::to_string(threads) + ".json"));
+    trainer.step(four_tasks);
+    trainer.step(four_tasks);
+    return trainer.current_parameters();
+  };
+  const Vector<float> one = run(1);
+  EXPECT_TRUE(one == run(2));
+  EXPECT_TRUE(one == run(3));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(MetaTrainer, ResumingFromACheckpointIsBitIdentical) {
   const auto dir = std::filesystem::temp_directory_path() / ("metaids_ckpt_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
