@@ -1,5 +1,5 @@
 // Meta-training: meta-batches of episodes, their meta-gradients computed across threads and
-// summed in a fixed order (so a seed gives bit-identical parameters whatever the thread
+// summed in one fixed shape (so a seed gives bit-identical parameters whatever the thread
 // count), an Adam step on φ, periodic validation on held-out episodes, checkpoints.
 #pragma once
 
