@@ -75,9 +75,10 @@ namespace {
 // Waits for `flag` (set by another thread) unless `failed` is set; spins briefly, then yields
 // (the thread it waits for may share this core when there are more threads than cores).
 bool wait_for(const std::atomic<bool>& flag, const std::atomic<bool>& failed) {
-  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
+  for (int spins = 0; !flag.load(std::memory_order_acquire);) {
     if (failed.load(std::memory_order_relaxed)) return false;
-    if (spins >= 4096) std::this_thread::yield();
+    if (spins < 4096) ++spins;
+    else std::this_thread::yield();
   }
   return true;
 }
@@ -131,7 +132,8 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
   const int threads = std::max(1, std::min(config_.threads, n));
-  if (threads == 1) {
+  // One thread: the same sums, in task order within each half.
+  auto step_alone = [&] {
     Scratch<float>& scratch = scratch_[0];
     for (int i = 0; i < front_end; ++i) {
       compute(i, scratch);
@@ -142,9 +144,10 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       if (i < n - 1) gradient_of(n - 1) += gradient_of(i);
     }
     combine_and_check(0, chunks);
-    if (!all_finite())
-      fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
-    update(0, chunks);
+    if (all_finite()) update(0, chunks);
+  };
+  if (threads == 1) {
+    step_alone();
   } else {
     std::exception_ptr error;
     std::atomic<bool> failed{false};
@@ -153,60 +156,71 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
     std::atomic<bool> front_summed{false}, back_summed{false};
 #pragma omp parallel num_threads(threads)
     {
-      const int thread = omp_get_thread_num();
-      const bool takes_front = thread % 2 == 0;
-      // The owner of F (thread 0) or B (thread 1): the next task gradient it adds.
-      int next = thread == 0 ? 1 : n - 2;
-      auto add_finished = [&] {
-        if (thread == 0) {
-          for (; next < front_end && done[0].load(std::memory_order_acquire) &&
-                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
-               ++next)
-            gradient_of(0) += gradient_of(next);
-        } else if (thread == 1) {
-          for (; next >= front_end && done[static_cast<size_t>(n - 1)].load(std::memory_order_acquire) &&
-                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
-               --next)
-            gradient_of(n - 1) += gradient_of(next);
+      // The team can be smaller than asked for (a nested region, OMP_THREAD_LIMIT, dynamic
+      // adjustment): work with the threads there are.
+      const int team = omp_get_num_threads();
+      if (team == 1) {
+        try {
+          step_alone();
+        } catch (...) {
+          error = std::current_exception();
         }
-      };
-      try {
-        while (!failed.load(std::memory_order_relaxed) && claimed.fetch_add(1, std::memory_order_relaxed) < n) {
-          const int i = takes_front ? front_claimed.fetch_add(1, std::memory_order_relaxed)
-                                    : n - 1 - back_claimed.fetch_add(1, std::memory_order_relaxed);
-          compute(i, scratch_[static_cast<size_t>(thread)]);
-          done[static_cast<size_t>(i)].store(true, std::memory_order_release);
-          add_finished();
-        }
-        // The owners complete their sums (tasks of their half that another thread ran).
-        if (thread <= 1) {
-          const int first = thread == 0 ? 0 : n - 1;
-          const int step_by = thread == 0 ? 1 : -1;
-          bool ok = wait_for(done[static_cast<size_t>(first)], failed);
-          while (ok && (thread == 0 ? next < front_end : next >= front_end)) {
-            ok = wait_for(done[static_cast<size_t>(next)], failed);
-            if (ok) {
-              (thread == 0 ? gradient_of(0) : gradient_of(n - 1)) += gradient_of(next);
-              next += step_by;
-            }
+      } else {
+        const int thread = omp_get_thread_num();
+        const bool takes_front = thread % 2 == 0;
+        // The owner of F (thread 0) or B (thread 1): the next task gradient it adds.
+        int next = thread == 0 ? 1 : n - 2;
+        auto add_finished = [&] {
+          if (thread == 0) {
+            for (; next < front_end && done[0].load(std::memory_order_acquire) &&
+                   done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+                 ++next)
+              gradient_of(0) += gradient_of(next);
+          } else if (thread == 1) {
+            for (; next >= front_end && done[static_cast<size_t>(n - 1)].load(std::memory_order_acquire) &&
+                   done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+                 --next)
+              gradient_of(n - 1) += gradient_of(next);
           }
-          if (ok) (thread == 0 ? front_summed : back_summed).store(true, std::memory_order_release);
-        }
-        if (wait_for(front_summed, failed) && wait_for(back_summed, failed))
-          combine_and_check(thread * chunks / threads, (thread + 1) * chunks / threads);
-      } catch (...) {
+        };
+        try {
+          while (!failed.load(std::memory_order_relaxed) && claimed.fetch_add(1, std::memory_order_relaxed) < n) {
+            const int i = takes_front ? front_claimed.fetch_add(1, std::memory_order_relaxed)
+                                      : n - 1 - back_claimed.fetch_add(1, std::memory_order_relaxed);
+            compute(i, scratch_[static_cast<size_t>(thread)]);
+            done[static_cast<size_t>(i)].store(true, std::memory_order_release);
+            add_finished();
+          }
+          // The owners complete their sums (tasks of their half that another thread ran).
+          if (thread <= 1) {
+            const int first = thread == 0 ? 0 : n - 1;
+            const int step_by = thread == 0 ? 1 : -1;
+            bool ok = wait_for(done[static_cast<size_t>(first)], failed);
+            while (ok && (thread == 0 ? next < front_end : next >= front_end)) {
+              ok = wait_for(done[static_cast<size_t>(next)], failed);
+              if (ok) {
+                gradient_of(first) += gradient_of(next);
+                next += step_by;
+              }
+            }
+            if (ok) (thread == 0 ? front_summed : back_summed).store(true, std::memory_order_release);
+          }
+          if (wait_for(front_summed, failed) && wait_for(back_summed, failed))
+            combine_and_check(thread * chunks / team, (thread + 1) * chunks / team);
+        } catch (...) {
 #pragma omp critical(metaids_trainer_error)
-        if (!error) error = std::current_exception();
-        failed.store(true, std::memory_order_relaxed);
-      }
+          if (!error) error = std::current_exception();
+          failed.store(true, std::memory_order_relaxed);
+        }
 #pragma omp barrier
-      if (!failed.load(std::memory_order_relaxed) && all_finite())
-        update(thread * chunks / threads, (thread + 1) * chunks / threads);
+        if (!failed.load(std::memory_order_relaxed) && all_finite())
+          update(thread * chunks / team, (thread + 1) * chunks / team);
+      }
     }
     if (error) std::rethrow_exception(error);
-    if (!all_finite())
-      fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
   }
+  if (!all_finite())
+    fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
   adam_.finish_step();
   ++iteration_;
   double loss = 0;

@@ -2,11 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <omp.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "core/error.h"
 #include "meta/synthetic.h"
@@ -69,7 +75,7 @@ TEST(MetaTrainer, SameSeedGivesIdenticalParametersWithOneAndTwoThreads) {
 // The fixed shape of the sum (front half left to right, back half right to left) holds for
 // odd and tiny meta-batches and for more threads than the two that own the halves.
 TEST(MetaTrainer, IdenticalParametersForOddMetaBatchesAndMoreThreads) {
-  for (int meta_batch : {1, 2, 5}) {
+  for (int meta_batch : {1, 2, 3, 5, 7, 9}) {
     const Vector<float> one = train(Algorithm::fomaml, 1, 4, {}, {}, meta_batch);
     for (int threads : {2, 3, 4}) {
       const Vector<float> many = train(Algorithm::fomaml, threads, 4, {}, {}, meta_batch);
@@ -159,6 +165,178 @@ TEST(MetaTrainer, AFailedStepLeavesTheParametersUnchanged) {
     trainer.step(tasks);
     EXPECT_TRUE(trainer.current_parameters() == reference.current_parameters()) << threads << " threads";
   }
+}
+
+// A learner that forwards to a real one and calls a hook after each task's meta-gradient
+// (with the task's index in the meta-batch and the thread), to force interleavings, delays,
+// exceptions and non-finite values where a test wants them.
+class Hooked : public MetaLearner<float> {
+ public:
+  using Hook = std::function<void(int task, int thread, Vector<float>& gradient)>;
+  Hooked(const LearnerConfig& config, const std::vector<Task<float>>& tasks, Hook hook)
+      : MetaLearner<float>(config), inner_(make_learner<float>(config)), tasks_(tasks), hook_(std::move(hook)) {}
+  std::int64_t meta_parameter_count() const override { return inner_->meta_parameter_count(); }
+  Vector<float> initial_meta_parameters(std::mt19937_64& rng) const override {
+    return inner_->initial_meta_parameters(rng);
+  }
+  float meta_gradient(const Vector<float>& phi, const Task<float>& task, Vector<float>& gradient,
+                      Scratch<float>& scratch) const override {
+    const float loss = inner_->meta_gradient(phi, task, gradient, scratch);
+    hook_(static_cast<int>(&task - tasks_.data()), omp_get_thread_num(), gradient);
+    return loss;
+  }
+  float meta_loss(const Vector<float>& phi, const Task<float>& task, Scratch<float>& scratch) const override {
+    return inner_->meta_loss(phi, task, scratch);
+  }
+  Adapted<float> adapt(const Vector<float>& phi, const Batch<float>& support, int ways, Scratch<float>& scratch,
+                       int steps) const override {
+    return inner_->adapt(phi, support, ways, scratch, steps);
+  }
+
+ private:
+  std::unique_ptr<MetaLearner<float>> inner_;
+  const std::vector<Task<float>>& tasks_;
+  Hook hook_;
+};
+
+// Three meta-steps on fixed tasks; the parameters after them.
+Vector<float> three_steps(const MetaLearner<float>& learner, EpisodeSampler& sampler,
+                          const std::vector<Task<float>>& tasks, int threads) {
+  TrainerConfig config;
+  config.threads = threads;
+  config.meta_batch = static_cast<int>(tasks.size());
+  MetaTrainer trainer(learner, config, sampler);
+  for (int i = 0; i < 3; ++i) trainer.step(tasks);
+  return trainer.current_parameters();
+}
+
+// One thread held back until the others have run every other task: thread 1 then sums tasks
+// of the front half that thread 0 owns, or thread 0 tasks of the back half; with 3 and 4
+// threads the extra ones take tasks of both owners. The bits stay those of one thread.
+TEST(MetaTrainer, ForcedInterleavingsGiveTheSameBits) {
+  const SyntheticTable table = small_family();
+  EpisodeSampler sampler(table.view(), class_range(0, 20), 8);
+  for (int n : {2, 3, 4, 5, 7, 9}) {
+    std::vector<Task<float>> tasks;
+    for (int i = 0; i < n; ++i) tasks.push_back(sampler.sample(3, 2, 3));
+    const auto plain = make_learner<float>(small_learner(Algorithm::fomaml));
+    const Vector<float> one = three_steps(*plain, sampler, tasks, 1);
+    for (int held : {0, 1}) {
+      for (int threads : {2, 3, 4}) {
+        std::atomic<int> others_done{0};
+        std::mutex mutex;
+        std::vector<int> ran_by(static_cast<size_t>(n), -1);
+        Hooked hooked(small_learner(Algorithm::fomaml), tasks, [&](int task, int thread, Vector<float>&) {
+          {
+            std::lock_guard<std::mutex> lock(mutex);
+            ran_by[static_cast<size_t>(task)] = thread;
+          }
+          if (thread != held) {
+            ++others_done;
+            return;
+          }
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          while (others_done.load() < n - 1 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+        });
+        TrainerConfig config;
+        config.threads = threads;
+        config.meta_batch = n;
+        MetaTrainer trainer(hooked, config, sampler);
+        bool crossed = false;
+        for (int i = 0; i < 3; ++i) {
+          others_done = 0;  // the held thread waits again in each step
+          trainer.step(tasks);
+          const int front_end = (n + 1) / 2;
+          for (int t = 0; t < n; ++t) {
+            const int by = ran_by[static_cast<size_t>(t)];
+            if ((t < front_end && by == 1) || (t >= front_end && by == 0) || by >= 2) crossed = true;
+          }
+        }
+        EXPECT_TRUE(trainer.current_parameters() == one) << n << " tasks, " << threads << " threads, thread " << held
+                                                        << " held back";
+        if (n >= 4 || (held == 0 && n >= 3)) {
+          EXPECT_TRUE(crossed) << n << " tasks, " << threads << " threads";
+        }
+      }
+    }
+  }
+}
+
+// A NaN in the last entry of one task's gradient (the last parameter chunk, which another
+// thread checks) fails the step and changes nothing, wherever the task is and however late.
+TEST(MetaTrainer, ANonFiniteEntryInOneChunkFailsTheStep) {
+  const SyntheticTable table = small_family();
+  EpisodeSampler sampler(table.view(), class_range(0, 20), 9);
+  std::vector<Task<float>> tasks;
+  for (int i = 0; i < 6; ++i) tasks.push_back(sampler.sample(3, 2, 3));
+  ASSERT_GT(make_learner<float>(small_learner(Algorithm::fomaml))->meta_parameter_count(), 1024);
+  for (int threads : {1, 2, 3}) {
+    for (int poisoned : {0, 2, 3, 5}) {
+      bool armed = false;
+      Hooked hooked(small_learner(Algorithm::fomaml), tasks, [&](int task, int, Vector<float>& gradient) {
+        if (!armed || task != poisoned) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        gradient[gradient.size() - 1] = std::numeric_limits<float>::quiet_NaN();
+      });
+      TrainerConfig config;
+      config.threads = threads;
+      config.meta_batch = 6;
+      MetaTrainer trainer(hooked, config, sampler);
+      trainer.step(tasks);
+      const Vector<float> before = trainer.current_parameters();
+      armed = true;
+      EXPECT_THROW(trainer.step(tasks), Error) << threads << " threads, task " << poisoned;
+      EXPECT_TRUE(trainer.current_parameters() == before) << threads << " threads, task " << poisoned;
+      EXPECT_EQ(trainer.iteration(), 1);
+      armed = false;
+      MetaTrainer reference(hooked, config, sampler);
+      reference.step(tasks);
+      reference.step(tasks);
+      trainer.step(tasks);
+      EXPECT_TRUE(trainer.current_parameters() == reference.current_parameters()) << threads << " threads";
+    }
+  }
+}
+
+// A task that throws while the owners of the sums wait for it: the error comes out, nothing hangs.
+TEST(MetaTrainer, AnExceptionWhileOthersWaitComesOut) {
+  const SyntheticTable table = small_family();
+  EpisodeSampler sampler(table.view(), class_range(0, 20), 10);
+  std::vector<Task<float>> tasks;
+  for (int i = 0; i < 6; ++i) tasks.push_back(sampler.sample(3, 2, 3));
+  for (int threads : {2, 3}) {
+    for (int bad : {0, 2, 3, 5}) {
+      Hooked hooked(small_learner(Algorithm::fomaml), tasks, [&](int task, int, Vector<float>&) {
+        if (task != bad) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        fail("task {} refused", task);
+      });
+      TrainerConfig config;
+      config.threads = threads;
+      config.meta_batch = 6;
+      MetaTrainer trainer(hooked, config, sampler);
+      const Vector<float> before = trainer.current_parameters();
+      EXPECT_THROW(trainer.step(tasks), Error) << threads << " threads, task " << bad;
+      EXPECT_TRUE(trainer.current_parameters() == before);
+      EXPECT_EQ(trainer.iteration(), 0);
+    }
+  }
+}
+
+// Inside another parallel region the trainer's region gets a team of one thread (nesting is
+// off): it must train alone, not wait for a second thread that never comes.
+TEST(MetaTrainer, ATeamSmallerThanAskedForStillTrains) {
+  const Vector<float> one = train(Algorithm::fomaml, 1, 4);
+  const int levels = omp_get_max_active_levels();
+  omp_set_max_active_levels(1);
+  Vector<float> nested;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    nested = train(Algorithm::fomaml, 2, 4);
+  }
+  omp_set_max_active_levels(levels);
+  EXPECT_TRUE(one == nested);
 }
 
 TEST(MetaTrainer, ReportsProgressAndKeepsTheBestValidation) {
