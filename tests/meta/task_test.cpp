@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "core/error.h"
@@ -45,6 +46,39 @@ TEST(EpisodeSampler, SupportAndQueryAreDisjointAndLabelled) {
       EXPECT_EQ(task.query.x(1, j), static_cast<float>(task.classes[static_cast<size_t>(task.query.y[static_cast<size_t>(j)])]));
     }
     EXPECT_EQ(rows.size(), 35u);  // no row twice
+  }
+}
+
+// The rows an episode draws are those of a partial Fisher–Yates shuffle of a copy of each
+// class's row list, with the sampler's generator — for small draws from large classes (where
+// the sampler shuffles sparsely) and for large ones.
+TEST(EpisodeSampler, DrawsTheRowsOfAPartialShuffle) {
+  constexpr int kRows = 20000;
+  const IndexedTable table = indexed_table(3, kRows);
+  for (int queries : {1, 15, 59, -100, -30000}) {  // sparse for the first three
+    EpisodeSampler sampler(table.view(), class_range(0, 3), 42);
+    std::mt19937_64 rng(42);
+    for (int episode = 0; episode < 5; ++episode) {
+      const std::vector<int> classes = {2, 0, 1};
+      const Task<float> task = sampler.sample_classes(classes, 5, queries);
+      int s_col = 0, q_col = 0;
+      for (size_t c = 0; c < classes.size(); ++c) {
+        std::vector<std::int64_t> rows(kRows);
+        for (int i = 0; i < kRows; ++i) rows[static_cast<size_t>(i)] = classes[c] * kRows + i;
+        const int need = 5 + (queries > 0 ? queries : std::min(kRows - 5, -queries));
+        for (int i = 0; i < need; ++i) {
+          std::uniform_int_distribution<size_t> pick(static_cast<size_t>(i), rows.size() - 1);
+          std::swap(rows[static_cast<size_t>(i)], rows[pick(rng)]);
+        }
+        for (int i = 0; i < need; ++i) {
+          const float expected = static_cast<float>(rows[static_cast<size_t>(i)]);
+          if (i < 5) ASSERT_EQ(task.support.x(0, s_col++), expected) << "queries " << queries << ", class " << c;
+          else ASSERT_EQ(task.query.x(0, q_col++), expected) << "queries " << queries << ", class " << c;
+        }
+      }
+      ASSERT_EQ(s_col, task.support.size());
+      ASSERT_EQ(q_col, task.query.size());
+    }
   }
 }
 
