@@ -139,8 +139,7 @@ void run_demo(const DemoOptions& o) {
     const auto t0 = clock_type::now();
     meta::MetaTrainer trainer(*learner, tc, train_sampler, &validation_sampler);
     trainer.run([&](const meta::TrainingProgress& p) {
-      fmt::print(stderr, "[{}] iteration {}/{}  meta-loss {:.4f}  validation accuracy {:.3f}  {:.0f} tasks/s\n", name,
-                 p.iteration, p.iterations, p.meta_loss, p.validation_accuracy, p.tasks_per_second);
+      fmt::print(stderr, "[{}] {}\n", name, meta::describe(p));
     });
     std::vector<double> acc(test_tasks.size());
     std::vector<meta::Scratch<float>> scratch(static_cast<size_t>(o.threads));

@@ -51,11 +51,7 @@ void run(const TrainOptions& o) {
       split, algorithm, task, config.episodes.classification_ways, o.shots, o.seed, training,
       [&](const meta::TrainingProgress& p) {
         if (o.quiet) return;
-        fmt::print(stderr, "{}: iteration {}/{} meta-loss {:.4f}{} ({:.0f} tasks/s)\n", tag, p.iteration, p.iterations,
-                   p.meta_loss,
-                   std::isnan(p.validation_accuracy) ? std::string()
-                                                     : fmt::format(" validation accuracy {:.4f}", p.validation_accuracy),
-                   p.tasks_per_second);
+        fmt::print(stderr, "{}: {}\n", tag, meta::describe(p));
       });
   eval::DeployedModel model = eval::build_deployed_model(data, split, trained, task, o.support_per_class, o.seed);
   nlohmann::json hyper = training.to_json();

@@ -167,12 +167,7 @@ struct Runner {
         const std::string tag = fmt::format("{} seed {} {} train K={}", method, seed, to_string(task), shots);
         TrainedLearner trained =
             train_meta_learner(split, algorithm, task, ways, shots, seed, training, [&](const meta::TrainingProgress& p) {
-              log(fmt::format("{}: iteration {}/{} meta-loss {:.4f}{} ({:.0f} tasks/s)", tag, p.iteration, p.iterations,
-                              p.meta_loss,
-                              std::isnan(p.validation_accuracy)
-                                  ? std::string()
-                                  : fmt::format(" validation accuracy {:.4f}", p.validation_accuracy),
-                              p.tasks_per_second));
+              log(fmt::format("{}: {}", tag, meta::describe(p)));
             });
         log(fmt::format("{}: trained in {:.1f} s, best validation accuracy {:.4f}", tag, trained.seconds,
                         trained.validation_accuracy));

@@ -15,6 +15,13 @@
 
 namespace metaids::meta {
 
+std::string describe(const TrainingProgress& p) {
+  return fmt::format("iteration {}/{} meta-loss {:.4f}{} ({:.0f} tasks/s)", p.iteration, p.iterations, p.meta_loss,
+                     std::isnan(p.validation_accuracy) ? std::string()
+                                                       : fmt::format(" validation accuracy {:.4f}", p.validation_accuracy),
+                     p.tasks_per_second);
+}
+
 void TrainerConfig::validate() const {
   require(iterations >= 0, "iterations must be >= 0, got {}", iterations);
   require(meta_batch >= 1 && meta_batch <= 100000, "meta-batch must be in [1, 100000], got {}", meta_batch);

@@ -339,6 +339,17 @@ TEST(MetaTrainer, ATeamSmallerThanAskedForStillTrains) {
   EXPECT_TRUE(one == nested);
 }
 
+TEST(MetaTrainer, DescribesProgressInOneLine) {
+  TrainingProgress p;
+  p.iteration = 300;
+  p.iterations = 1000;
+  p.meta_loss = 0.43214;
+  p.tasks_per_second = 21000.4;
+  EXPECT_EQ(describe(p), "iteration 300/1000 meta-loss 0.4321 (21000 tasks/s)");
+  p.validation_accuracy = 0.87654;
+  EXPECT_EQ(describe(p), "iteration 300/1000 meta-loss 0.4321 validation accuracy 0.8765 (21000 tasks/s)");
+}
+
 TEST(MetaTrainer, ReportsProgressAndKeepsTheBestValidation) {
   const SyntheticTable table = small_family();
   const auto learner = make_learner<float>(small_learner(Algorithm::protonet));
