@@ -1,5 +1,6 @@
 // Google Benchmark kernels of the engine: forward, gradient, Hessian-vector product of the
-// 78-64-64-5 network on a 25-sample support set, and one MAML / ProtoNet task meta-gradient.
+// 78-64-64-5 network on a 25-sample support set, one task meta-gradient per algorithm, and
+// drawing a 5-way 5+15 episode from classes of 100 to 20 000 rows.
 // Run: build/bench_meta [--benchmark_min_time=0.5]
 #include <benchmark/benchmark.h>
 
@@ -80,5 +81,17 @@ void BM_TaskMetaGradient(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_TaskMetaGradient)->DenseRange(0, 5);
+
+void BM_SampleEpisode(benchmark::State& state) {
+  meta::SyntheticFamilyConfig family;
+  family.features = 78;
+  family.classes = 5;
+  family.rows_per_class = static_cast<int>(state.range(0));
+  const auto table = meta::make_synthetic_family(family);
+  meta::EpisodeSampler sampler(table.view(), meta::class_range(0, 5), 1);
+  for (auto _ : state) benchmark::DoNotOptimize(sampler.sample(5, 5, 15));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SampleEpisode)->Arg(100)->Arg(2000)->Arg(20000);
 
 }  // namespace
