@@ -99,6 +99,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   std::vector<double> losses(tasks.size());
   const Eigen::Index size = learner_.meta_parameter_count();
   gradient_.resize(size);
+  phi_next_.resize(size);
   // The sum of the task gradients has one fixed shape, whatever the thread count: the front
   // half of the tasks summed left to right in task 0's buffer, F = ((g₀ + g₁) + g₂) + …,
   // the back half right to left in task n−1's buffer, B = ((gₙ₋₁ + gₙ₋₂) + …) + g_h, and the
@@ -107,7 +108,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   // from the back and owns B; each adds its own finished gradients as it goes, so task
   // gradients stay in the cache of the core that made them. Only F and B cross between
   // cores, one half each: every thread forms (F + B) / n, checks it and applies Adam on its
-  // own fixed parameter chunks. (Fixed 1024-element chunks, whatever the thread count:
+  // own fixed parameter chunks, with no barrier in between (see combine_and_update). (Fixed 1024-element chunks, whatever the thread count:
   // Eigen's vectorised float sqrt in Adam is not the scalar one, so a split that moved with
   // the threads would change the bits.)
   const int front_end = (n + 1) / 2;  // the front half is [0, front_end), the back half the rest
@@ -121,7 +122,11 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
     losses[static_cast<size_t>(i)] = learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch);
     require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
   };
-  auto combine_and_check = [&](int first_chunk, int end_chunk) {
+  // (F + B) / n, its finiteness and Adam, chunk by chunk (the chunk stays in L1 between the
+  // three). Adam writes aside (phi_next_ and its staged moments): a non-finite chunk anywhere
+  // fails the step after the fact with nothing changed, so no thread waits for the others'
+  // checks before updating.
+  auto combine_and_update = [&](int first_chunk, int end_chunk) {
     for (int c = first_chunk; c < end_chunk; ++c) {
       const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
       auto out = gradient_.segment(begin, count);
@@ -129,12 +134,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       else out = gradient_of(0).segment(begin, count);
       out /= static_cast<float>(n);
       finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
-    }
-  };
-  auto update = [&](int first_chunk, int end_chunk) {
-    for (int c = first_chunk; c < end_chunk; ++c) {
-      const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
-      adam_.update(phi_, gradient_, step_number, begin, count);
+      adam_.update_into(phi_, phi_next_, gradient_, step_number, begin, count);
     }
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
@@ -150,8 +150,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       compute(i, scratch);
       if (i < n - 1) gradient_of(n - 1) += gradient_of(i);
     }
-    combine_and_check(0, chunks);
-    if (all_finite()) update(0, chunks);
+    combine_and_update(0, chunks);
   };
   if (threads == 1) {
     step_alone();
@@ -213,22 +212,20 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
             if (ok) (thread == 0 ? front_summed : back_summed).store(true, std::memory_order_release);
           }
           if (wait_for(front_summed, failed) && wait_for(back_summed, failed))
-            combine_and_check(thread * chunks / team, (thread + 1) * chunks / team);
+            combine_and_update(thread * chunks / team, (thread + 1) * chunks / team);
         } catch (...) {
 #pragma omp critical(metaids_trainer_error)
           if (!error) error = std::current_exception();
           failed.store(true, std::memory_order_relaxed);
         }
-#pragma omp barrier
-        if (!failed.load(std::memory_order_relaxed) && all_finite())
-          update(thread * chunks / team, (thread + 1) * chunks / team);
       }
     }
     if (error) std::rethrow_exception(error);
   }
   if (!all_finite())
     fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);
-  adam_.finish_step();
+  phi_.swap(phi_next_);
+  adam_.commit();
   ++iteration_;
   double loss = 0;
   for (int i = 0; i < n; ++i) loss += losses[static_cast<size_t>(i)];

@@ -74,7 +74,7 @@ class MetaTrainer {
   TrainerConfig config_;
   EpisodeSampler& train_;
   std::vector<Task<float>> validation_tasks_;
-  Vector<float> phi_, best_phi_;
+  Vector<float> phi_, phi_next_, best_phi_;  // phi_next_: Adam's step, written aside
   double best_accuracy_ = -1;
   nn::Adam<float> adam_;
   int iteration_ = 0;

@@ -8,7 +8,11 @@ namespace metaids::nn {
 
 template <typename S>
 Adam<S>::Adam(AdamConfig config, std::int64_t size)
-    : config_(config), m_(Vector<S>::Zero(size)), v_(Vector<S>::Zero(size)) {
+    : config_(config),
+      m_(Vector<S>::Zero(size)),
+      v_(Vector<S>::Zero(size)),
+      m_next_(Vector<S>::Zero(size)),
+      v_next_(Vector<S>::Zero(size)) {
   require(config.learning_rate > 0 && std::isfinite(config.learning_rate), "Adam learning rate must be > 0, got {}",
           config.learning_rate);
   require(config.beta1 >= 0 && config.beta1 < 1 && config.beta2 >= 0 && config.beta2 < 1,
@@ -21,21 +25,39 @@ void Adam<S>::step(Vector<S>& theta, const Vector<S>& gradient) {
   finish_step();
 }
 
+namespace {
+// One Adam step on a range: m_out, v_out, theta_out may be m, v, theta themselves.
+template <typename S, typename In, typename Out>
+void adam_range(const AdamConfig& config, const In& theta, Out theta_out, const In& m, Out m_out, const In& v,
+                Out v_out, const In& g, std::int64_t step_number) {
+  const S b1 = static_cast<S>(config.beta1), b2 = static_cast<S>(config.beta2);
+  m_out = b1 * m + (S(1) - b1) * g;
+  v_out = b2 * v + (S(1) - b2) * g.cwiseProduct(g);
+  const double c1 = 1 - std::pow(config.beta1, static_cast<double>(step_number));
+  const double c2 = 1 - std::pow(config.beta2, static_cast<double>(step_number));
+  const S step = static_cast<S>(config.learning_rate / c1);
+  const S inv_sqrt_c2 = static_cast<S>(1 / std::sqrt(c2));
+  const S eps = static_cast<S>(config.epsilon);
+  theta_out.array() = theta.array() - step * m_out.array() / ((v_out.array().sqrt() * inv_sqrt_c2) + eps);
+}
+}  // namespace
+
 template <typename S>
 void Adam<S>::update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
                      Eigen::Index count) {
-  const S b1 = static_cast<S>(config_.beta1), b2 = static_cast<S>(config_.beta2);
-  auto m = m_.segment(begin, count);
-  auto v = v_.segment(begin, count);
-  const auto g = gradient.segment(begin, count);
-  m = b1 * m + (S(1) - b1) * g;
-  v = b2 * v + (S(1) - b2) * g.cwiseProduct(g);
-  const double c1 = 1 - std::pow(config_.beta1, static_cast<double>(step_number));
-  const double c2 = 1 - std::pow(config_.beta2, static_cast<double>(step_number));
-  const S step = static_cast<S>(config_.learning_rate / c1);
-  const S inv_sqrt_c2 = static_cast<S>(1 / std::sqrt(c2));
-  const S eps = static_cast<S>(config_.epsilon);
-  theta.segment(begin, count).array() -= step * m.array() / ((v.array().sqrt() * inv_sqrt_c2) + eps);
+  using In = Eigen::Ref<const Vector<S>>;
+  adam_range<S, In>(config_, theta.segment(begin, count), theta.segment(begin, count), m_.segment(begin, count),
+                    m_.segment(begin, count), v_.segment(begin, count), v_.segment(begin, count),
+                    gradient.segment(begin, count), step_number);
+}
+
+template <typename S>
+void Adam<S>::update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient,
+                          std::int64_t step_number, Eigen::Index begin, Eigen::Index count) {
+  using In = Eigen::Ref<const Vector<S>>;
+  adam_range<S, In>(config_, theta.segment(begin, count), theta_out.segment(begin, count), m_.segment(begin, count),
+                    m_next_.segment(begin, count), v_.segment(begin, count), v_next_.segment(begin, count),
+                    gradient.segment(begin, count), step_number);
 }
 
 template <typename S>
@@ -43,6 +65,8 @@ void Adam<S>::restore(Vector<S> m, Vector<S> v, std::int64_t t) {
   require(m.size() == m_.size() && v.size() == v_.size(), "optimizer state has the wrong size");
   m_ = std::move(m);
   v_ = std::move(v);
+  m_next_.resize(m_.size());
+  v_next_.resize(v_.size());
   t_ = t;
 }
 

@@ -30,6 +30,17 @@ class Adam {
   void update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
               Eigen::Index count);
   void finish_step() { ++t_; }
+  // The same update written aside: θ's new values into `theta_out`, m's and v's into staging
+  // vectors, so that a step given up halfway (say, on a non-finite gradient) changes nothing.
+  // commit() then makes the staged moments current (the caller swaps θ and theta_out) and
+  // counts the step. Same arithmetic, same bits as update().
+  void update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient, std::int64_t step_number,
+                   Eigen::Index begin, Eigen::Index count);
+  void commit() {
+    m_.swap(m_next_);
+    v_.swap(v_next_);
+    ++t_;
+  }
   const AdamConfig& config() const { return config_; }
   void set_learning_rate(double lr) { config_.learning_rate = lr; }
   std::int64_t steps() const { return t_; }
@@ -41,7 +52,7 @@ class Adam {
 
  private:
   AdamConfig config_;
-  Vector<S> m_, v_;
+  Vector<S> m_, v_, m_next_, v_next_;
   std::int64_t t_ = 0;
 };
 
