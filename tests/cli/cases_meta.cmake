@@ -5,5 +5,5 @@ metaids_cli_case(demo_zero_shots nonzero "^metaids: error: .*shots" demo --shots
 metaids_cli_case(demo_too_many_ways nonzero "^metaids: error: .*ways" demo --ways 100)
 metaids_cli_case(demo_unknown_algorithm nonzero "unknown algorithm 'mamba'" demo --algorithms mamba --iterations 1 --episodes 1)
 metaids_cli_case(demo_runs 0 "protonet \\| 0\\.[0-9]+ ± " demo --iterations 3 --episodes 5)
-metaids_cli_case(bench_meta_json 0 "\"algorithm\":\"maml\".*\"tasks_per_s\"" bench meta --seconds 0.05 --algorithms maml,protonet)
+metaids_cli_case(bench_meta_json 0 "\"algorithm\":\"maml\".*\"tasks_per_s\":[0-9.]+,\"tasks_per_s_median_step\":[0-9.]+" bench meta --seconds 0.05 --algorithms maml,protonet)
 metaids_cli_case(bench_meta_bad_threads nonzero "^metaids: error: .*threads" bench meta --threads 0)
