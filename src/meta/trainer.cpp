@@ -108,9 +108,9 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   // from the back and owns B; each adds its own finished gradients as it goes, so task
   // gradients stay in the cache of the core that made them. Only F and B cross between
   // cores, one half each: every thread forms (F + B) / n, checks it and applies Adam on its
-  // own fixed parameter chunks, with no barrier in between (see combine_and_update). (Fixed 1024-element chunks, whatever the thread count:
-  // Eigen's vectorised float sqrt in Adam is not the scalar one, so a split that moved with
-  // the threads would change the bits.)
+  // own fixed parameter chunks, with no barrier in between (see combine_and_update). (Fixed
+  // 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt in Adam is
+  // not the scalar one, so a split that moved with the threads would change the bits.)
   const int front_end = (n + 1) / 2;  // the front half is [0, front_end), the back half the rest
   constexpr Eigen::Index kChunk = 1024;
   const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
