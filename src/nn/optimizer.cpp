@@ -19,17 +19,12 @@ Adam<S>::Adam(AdamConfig config, std::int64_t size)
           "Adam betas must be in [0, 1)");
 }
 
-template <typename S>
-void Adam<S>::step(Vector<S>& theta, const Vector<S>& gradient) {
-  update(theta, gradient, t_ + 1, 0, theta.size());
-  finish_step();
-}
-
 namespace {
 // One Adam step on a range: m_out, v_out, theta_out may be m, v, theta themselves.
-template <typename S, typename In, typename Out>
-void adam_range(const AdamConfig& config, const In& theta, Out theta_out, const In& m, Out m_out, const In& v,
-                Out v_out, const In& g, std::int64_t step_number) {
+template <typename S>
+void adam_range(const AdamConfig& config, Eigen::Ref<const Vector<S>> theta, Eigen::Ref<Vector<S>> theta_out,
+                Eigen::Ref<const Vector<S>> m, Eigen::Ref<Vector<S>> m_out, Eigen::Ref<const Vector<S>> v,
+                Eigen::Ref<Vector<S>> v_out, Eigen::Ref<const Vector<S>> g, std::int64_t step_number) {
   const S b1 = static_cast<S>(config.beta1), b2 = static_cast<S>(config.beta2);
   m_out = b1 * m + (S(1) - b1) * g;
   v_out = b2 * v + (S(1) - b2) * g.cwiseProduct(g);
@@ -43,19 +38,15 @@ void adam_range(const AdamConfig& config, const In& theta, Out theta_out, const 
 }  // namespace
 
 template <typename S>
-void Adam<S>::update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
-                     Eigen::Index count) {
-  using In = Eigen::Ref<const Vector<S>>;
-  adam_range<S, In>(config_, theta.segment(begin, count), theta.segment(begin, count), m_.segment(begin, count),
-                    m_.segment(begin, count), v_.segment(begin, count), v_.segment(begin, count),
-                    gradient.segment(begin, count), step_number);
+void Adam<S>::step(Vector<S>& theta, const Vector<S>& gradient) {
+  adam_range<S>(config_, theta, theta, m_, m_, v_, v_, gradient, t_ + 1);
+  ++t_;
 }
 
 template <typename S>
 void Adam<S>::update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient,
                           std::int64_t step_number, Eigen::Index begin, Eigen::Index count) {
-  using In = Eigen::Ref<const Vector<S>>;
-  adam_range<S, In>(config_, theta.segment(begin, count), theta_out.segment(begin, count), m_.segment(begin, count),
+  adam_range<S>(config_, theta.segment(begin, count), theta_out.segment(begin, count), m_.segment(begin, count),
                     m_next_.segment(begin, count), v_.segment(begin, count), v_next_.segment(begin, count),
                     gradient.segment(begin, count), step_number);
 }

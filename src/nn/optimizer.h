@@ -23,17 +23,13 @@ class Adam {
   Adam(AdamConfig config, std::int64_t size);
 
   void step(Vector<S>& theta, const Vector<S>& gradient);
-  // The same step split by parameter range (Adam is elementwise), so threads can share it:
-  // update(…, t + 1, begin, count) for ranges covering the vector, then finish_step(). Keep
-  // the split fixed (ranges starting at multiples of the SIMD width): Eigen's vectorised float
-  // square root is not the scalar one, so a split that moved could change the last bit.
-  void update(Vector<S>& theta, const Vector<S>& gradient, std::int64_t step_number, Eigen::Index begin,
-              Eigen::Index count);
-  void finish_step() { ++t_; }
-  // The same update written aside: θ's new values into `theta_out`, m's and v's into staging
-  // vectors, so that a step given up halfway (say, on a non-finite gradient) changes nothing.
-  // commit() then makes the staged moments current (the caller swaps θ and theta_out) and
-  // counts the step. Same arithmetic, same bits as update().
+  // The same step split by parameter range and written aside, so that threads can share it
+  // and a step given up halfway (say, on a non-finite gradient) changes nothing: for ranges
+  // covering the vector, θ's new values go into `theta_out` and m's and v's into staging
+  // vectors; commit() then makes the staged moments current (the caller swaps θ and
+  // theta_out) and counts the step. step_number is steps() + 1. Keep the split fixed (ranges
+  // starting at multiples of the SIMD width): Eigen's vectorised float square root is not the
+  // scalar one, so a split that moved could change the last bit.
   void update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient, std::int64_t step_number,
                    Eigen::Index begin, Eigen::Index count);
   void commit() {

@@ -32,8 +32,9 @@ TEST(Adam, MinimisesAQuadratic) {
   EXPECT_LT(theta.norm(), 1e-2);
 }
 
-// update_into + commit is update() written aside: the same bits, and nothing moves (θ, m, v,
-// the step count) until commit, so a step given up halfway leaves the optimizer as it was.
+// update_into over 1024-element ranges + commit is step() written aside: the same bits, and
+// nothing moves (θ, m, v, the step count) until commit, so a step given up halfway leaves the
+// optimizer as it was.
 TEST(Adam, WrittenAsideIsTheInPlaceStepAndWaitsForCommit) {
   const Eigen::Index n = 2500;  // several ranges, one of them short
   Adam<float> in_place(AdamConfig{0.01}, n), aside(AdamConfig{0.01}, n);
@@ -41,11 +42,9 @@ TEST(Adam, WrittenAsideIsTheInPlaceStepAndWaitsForCommit) {
   for (int step = 1; step <= 4; ++step) {
     const Vector<float> g = Vector<float>::Random(n) * static_cast<float>(step);
     const Vector<float> m = aside.first_moment(), v = aside.second_moment();
-    for (Eigen::Index begin = 0; begin < n; begin += 1024) {
-      in_place.update(a, g, step, begin, std::min<Eigen::Index>(1024, n - begin));
+    in_place.step(a, g);
+    for (Eigen::Index begin = 0; begin < n; begin += 1024)
       aside.update_into(b, out, g, step, begin, std::min<Eigen::Index>(1024, n - begin));
-    }
-    in_place.finish_step();
     if (step == 3) {  // given up: b, m, v and the count stay as they were; redone below
       EXPECT_EQ(aside.steps(), 2);
       EXPECT_FALSE(b == a);
