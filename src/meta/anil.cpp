@@ -24,9 +24,9 @@ Anil<S>::Anil(LearnerConfig config) : MetaLearner<S>(std::move(config)), body_(b
 }
 
 template <typename S>
-Matrix<S> Anil<S>::features(const Vector<S>& phi, const Matrix<S>& x, Matrix<S>& body_pre, nn::Workspace<S>& ws) const {
-  const Vector<S> body_theta = phi.head(head_offset_);
-  body_pre = body_.forward(body_theta, x, ws);
+Matrix<S> Anil<S>::features(const Vector<S>& phi, const Matrix<S>& x, Matrix<S>& body_pre, Scratch<S>& scratch) const {
+  scratch.body_theta = phi.head(head_offset_);
+  body_pre = body_.forward(scratch.body_theta, x, scratch.query);
   Matrix<S> h;
   nn::apply_activation(this->config_.activation, body_pre, h);
   return h;
@@ -39,10 +39,10 @@ S Anil<S>::meta_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& g
   const S alpha = static_cast<S>(this->config_.inner_learning_rate);
   const int ways = this->config_.ways;
   const Eigen::Index ns = task.support.x.cols(), nq = task.query.x.cols();
-  const Batch<S> both = concatenate(task.support, task.query);
+  Batch<S>& both = scratch.both;
+  concatenate_into(task.support, task.query, both);
   Matrix<S> body_pre;
-  nn::Workspace<S>& ws = scratch.query;
-  const Matrix<S> h = features(phi, both.x, body_pre, ws);
+  const Matrix<S> h = features(phi, both.x, body_pre, scratch);
   const Matrix<S> hs = h.leftCols(ns), hq = h.rightCols(nq);
 
   // Inner loop on the head (W: ways × h, b: ways); keep each step's probabilities.
@@ -96,9 +96,8 @@ S Anil<S>::meta_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& g
   // One backward pass through the body for every column's ∂L/∂H.
   nn::multiply_by_derivative(this->config_.activation, body_pre, h, d_h);
   gradient.resize(this->network_.parameter_count());
-  Vector<S> body_gradient;
-  body_.backward(phi.head(head_offset_), both.x, d_h, body_gradient, ws);
-  gradient.head(head_offset_) = body_gradient;
+  body_.backward(scratch.body_theta, both.x, d_h, scratch.body_gradient, scratch.query);
+  gradient.head(head_offset_) = scratch.body_gradient;
   Eigen::Map<Matrix<S>>(gradient.data() + head_offset_, ways, head_inputs_) = v_w;
   Eigen::Map<Vector<S>>(gradient.data() + head_offset_ + ways * head_inputs_, ways) = v_b;
   if (this->config_.weight_decay != 0) {
@@ -125,7 +124,7 @@ Adapted<S> Anil<S>::adapt(const Vector<S>& phi, const Batch<S>& support, int way
   const int n = steps < 0 ? this->config_.adapt_steps : steps;
   const S alpha = static_cast<S>(this->config_.inner_learning_rate);
   Matrix<S> body_pre;
-  const Matrix<S> hs = features(phi, support.x, body_pre, scratch.query);
+  const Matrix<S> hs = features(phi, support.x, body_pre, scratch);
   Adapted<S> adapted;
   adapted.theta = phi;
   Eigen::Map<Matrix<S>> w(adapted.theta.data() + head_offset_, ways, head_inputs_);

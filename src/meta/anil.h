@@ -24,8 +24,9 @@ class Anil final : public MetaLearner<S> {
                    int steps = -1) const override;
 
  private:
-  // H = act(body(x)) for the columns of x; keeps the body's forward pass in `ws`.
-  Matrix<S> features(const Vector<S>& phi, const Matrix<S>& x, Matrix<S>& body_pre, nn::Workspace<S>& ws) const;
+  // H = act(body(x)) for the columns of x; keeps the body's parameters in scratch.body_theta
+  // and its forward pass in scratch.query.
+  Matrix<S> features(const Vector<S>& phi, const Matrix<S>& x, Matrix<S>& body_pre, Scratch<S>& scratch) const;
 
   nn::Mlp<S> body_;  // layers 0 … L−2, output = pre-activation of the last hidden layer
   std::int64_t head_offset_;

@@ -61,6 +61,8 @@ struct Scratch {
   std::vector<Vector<S>> thetas, gradients;
   nn::Workspace<S> query;
   Vector<S> v, hv, step_size;
+  Batch<S> both;                          // support then query (ProtoNet, ANIL, Reptile)
+  Vector<S> body_theta, body_gradient;    // ANIL: the body's share of φ and of the gradient
 };
 
 template <typename S>

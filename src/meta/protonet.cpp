@@ -34,7 +34,8 @@ template <typename S>
 S PrototypicalNetwork<S>::meta_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& gradient,
                                         Scratch<S>& scratch) const {
   this->check_task(task);
-  const Batch<S> both = concatenate(task.support, task.query);
+  Batch<S>& both = scratch.both;
+  concatenate_into(task.support, task.query, both);
   const Eigen::Index ns = task.support.x.cols(), nq = task.query.x.cols();
   nn::Workspace<S>& ws = scratch.query;
   const Matrix<S> embedded = this->network_.forward(phi, both.x, ws);  // (e × (ns + nq))

@@ -7,7 +7,8 @@ namespace metaids::meta {
 template <typename S>
 S Reptile<S>::meta_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& gradient, Scratch<S>& scratch) const {
   this->check_task(task);
-  const Batch<S> whole = concatenate(task.support, task.query);
+  Batch<S>& whole = scratch.both;
+  concatenate_into(task.support, task.query, whole);
   const S alpha = static_cast<S>(this->config_.inner_learning_rate);
   Vector<S>& theta = scratch.hv;
   theta = phi;

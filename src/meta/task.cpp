@@ -158,16 +158,23 @@ Task<float> EpisodeSampler::sample_classes(const std::vector<int>& classes, int 
 }
 
 template <typename S>
-Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b) {
-  Batch<S> out;
+void concatenate_into(const Batch<S>& a, const Batch<S>& b, Batch<S>& out) {
   out.x.resize(a.x.rows(), a.x.cols() + b.x.cols());
   out.x << a.x, b.x;
-  out.y = a.y;
+  out.y.assign(a.y.begin(), a.y.end());
   out.y.insert(out.y.end(), b.y.begin(), b.y.end());
+}
+
+template <typename S>
+Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b) {
+  Batch<S> out;
+  concatenate_into(a, b, out);
   return out;
 }
 
 template Batch<float> concatenate<float>(const Batch<float>&, const Batch<float>&);
 template Batch<double> concatenate<double>(const Batch<double>&, const Batch<double>&);
+template void concatenate_into<float>(const Batch<float>&, const Batch<float>&, Batch<float>&);
+template void concatenate_into<double>(const Batch<double>&, const Batch<double>&, Batch<double>&);
 
 }  // namespace metaids::meta

@@ -65,5 +65,8 @@ class EpisodeSampler {
 // Concatenates two batches (support then query), e.g. for Reptile or ProtoNet's single pass.
 template <typename S>
 Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b);
+// The same into `out`, reusing its memory (a learner's per-thread scratch: no allocation per task).
+template <typename S>
+void concatenate_into(const Batch<S>& a, const Batch<S>& b, Batch<S>& out);
 
 }  // namespace metaids::meta
