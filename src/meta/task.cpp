@@ -165,15 +165,6 @@ void concatenate_into(const Batch<S>& a, const Batch<S>& b, Batch<S>& out) {
   out.y.insert(out.y.end(), b.y.begin(), b.y.end());
 }
 
-template <typename S>
-Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b) {
-  Batch<S> out;
-  concatenate_into(a, b, out);
-  return out;
-}
-
-template Batch<float> concatenate<float>(const Batch<float>&, const Batch<float>&);
-template Batch<double> concatenate<double>(const Batch<double>&, const Batch<double>&);
 template void concatenate_into<float>(const Batch<float>&, const Batch<float>&, Batch<float>&);
 template void concatenate_into<double>(const Batch<double>&, const Batch<double>&, Batch<double>&);
 

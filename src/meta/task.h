@@ -62,10 +62,8 @@ class EpisodeSampler {
   std::mt19937_64 rng_;
 };
 
-// Concatenates two batches (support then query), e.g. for Reptile or ProtoNet's single pass.
-template <typename S>
-Batch<S> concatenate(const Batch<S>& a, const Batch<S>& b);
-// The same into `out`, reusing its memory (a learner's per-thread scratch: no allocation per task).
+// Concatenates two batches (support then query) into `out`, e.g. for Reptile or ProtoNet's
+// single pass; reuses out's memory (a learner's per-thread scratch: no allocation per task).
 template <typename S>
 void concatenate_into(const Batch<S>& a, const Batch<S>& b, Batch<S>& out);
 

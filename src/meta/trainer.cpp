@@ -115,7 +115,6 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   constexpr Eigen::Index kChunk = 1024;
   const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
   std::vector<char> finite(static_cast<size_t>(chunks), 1);
-  const std::int64_t step_number = adam_.steps() + 1;
   auto gradient_of = [&](int i) -> Vector<float>& { return task_gradients_[static_cast<size_t>(i)]; };
   auto compute = [&](int i, Scratch<float>& scratch) {
     Vector<float>& g = gradient_of(i);
@@ -134,7 +133,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       else out = gradient_of(0).segment(begin, count);
       out /= static_cast<float>(n);
       finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
-      adam_.update_into(phi_, phi_next_, gradient_, step_number, begin, count);
+      adam_.update_into(phi_, phi_next_, gradient_, begin, count);
     }
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };

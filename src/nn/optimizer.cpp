@@ -45,10 +45,10 @@ void Adam<S>::step(Vector<S>& theta, const Vector<S>& gradient) {
 
 template <typename S>
 void Adam<S>::update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient,
-                          std::int64_t step_number, Eigen::Index begin, Eigen::Index count) {
+                          Eigen::Index begin, Eigen::Index count) {
   adam_range<S>(config_, theta.segment(begin, count), theta_out.segment(begin, count), m_.segment(begin, count),
-                    m_next_.segment(begin, count), v_.segment(begin, count), v_next_.segment(begin, count),
-                    gradient.segment(begin, count), step_number);
+                m_next_.segment(begin, count), v_.segment(begin, count), v_next_.segment(begin, count),
+                gradient.segment(begin, count), t_ + 1);
 }
 
 template <typename S>

@@ -130,7 +130,8 @@ TEST(Reptile, DirectionIsInitialMinusAdapted) {
   VectorD direction;
   reptile->meta_gradient(phi, task, direction, scratch);
   const auto& net = reptile->network();
-  const Batch<double> whole = concatenate(task.support, task.query);
+  Batch<double> whole;
+  concatenate_into(task.support, task.query, whole);
   nn::Workspace<double> ws;
   VectorD theta = phi, g;
   for (int s = 0; s < 3; ++s) {

@@ -44,13 +44,13 @@ TEST(Adam, WrittenAsideIsTheInPlaceStepAndWaitsForCommit) {
     const Vector<float> m = aside.first_moment(), v = aside.second_moment();
     in_place.step(a, g);
     for (Eigen::Index begin = 0; begin < n; begin += 1024)
-      aside.update_into(b, out, g, step, begin, std::min<Eigen::Index>(1024, n - begin));
+      aside.update_into(b, out, g, begin, std::min<Eigen::Index>(1024, n - begin));
     if (step == 3) {  // given up: b, m, v and the count stay as they were; redone below
       EXPECT_EQ(aside.steps(), 2);
       EXPECT_FALSE(b == a);
       EXPECT_TRUE(aside.first_moment() == m && aside.second_moment() == v);
       for (Eigen::Index begin = 0; begin < n; begin += 1024)
-        aside.update_into(b, out, g, step, begin, std::min<Eigen::Index>(1024, n - begin));
+        aside.update_into(b, out, g, begin, std::min<Eigen::Index>(1024, n - begin));
     }
     b.swap(out);
     aside.commit();
