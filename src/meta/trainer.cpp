@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/thread_team.h"
 
 namespace metaids::meta {
 
@@ -60,6 +61,7 @@ MetaTrainer::MetaTrainer(const MetaLearner<float>& learner, TrainerConfig config
   best_phi_ = phi_;
   adam_ = nn::Adam<float>(config_.outer, learner_.meta_parameter_count());
   scratch_.resize(static_cast<size_t>(config_.threads));
+  if (config_.threads > 1) team_ = std::make_unique<core::ThreadTeam>(config_.threads);
   task_gradients_.resize(static_cast<size_t>(config_.meta_batch));
   if (validation != nullptr && config_.validate_every > 0) {
     const int ways = learner_.config().ways;
@@ -79,10 +81,12 @@ Task<float> MetaTrainer::draw_task() {
 
 namespace {
 
-// Waits for `flag` (set by another thread) unless `failed` is set; spins briefly, then yields
-// (the thread it waits for may share this core when there are more threads than cores).
-bool wait_for(const std::atomic<bool>& flag, const std::atomic<bool>& failed) {
-  for (int spins = 0; !flag.load(std::memory_order_acquire);) {
+// Waits until done() holds (another thread makes it so) unless `failed` is set; spins
+// briefly, then yields (the thread it waits for may share this core when there are more
+// threads than cores).
+template <typename Done>
+bool wait_until(Done done, const std::atomic<bool>& failed) {
+  for (int spins = 0; !done();) {
     if (failed.load(std::memory_order_relaxed)) return false;
     if (spins < 4096) ++spins;
     else std::this_thread::yield();
@@ -105,12 +109,13 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   // the back half right to left in task n−1's buffer, B = ((gₙ₋₁ + gₙ₋₂) + …) + g_h, and the
   // meta-gradient (F + B) / n; so a seed gives bit-identical parameters with any number of
   // threads. With threads, one thread (0) takes tasks from the front and owns F, another (1)
-  // from the back and owns B; each adds its own finished gradients as it goes, so task
-  // gradients stay in the cache of the core that made them. Only F and B cross between
-  // cores, one half each: every thread forms (F + B) / n, checks it and applies Adam on its
-  // own fixed parameter chunks, with no barrier in between (see combine_and_update). (Fixed
-  // 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt in Adam is
-  // not the scalar one, so a split that moved with the threads would change the bits.)
+  // from the back and owns B; each adds finished gradients to its sum as it goes, so task
+  // gradients stay in the cache of the core that made them. When no task is left to take,
+  // what is still missing from F and B is added chunk by chunk in the combine, which every
+  // thread runs on its own fixed parameter chunks first and then on any chunk not yet taken:
+  // (F + B) / n, its check and Adam, with no barrier in between (see combine_and_update).
+  // (Fixed 1024-element chunks, whatever the thread count: Eigen's vectorised float sqrt in
+  // Adam is not the scalar one, so a split that moved with the threads would change the bits.)
   const int front_end = (n + 1) / 2;  // the front half is [0, front_end), the back half the rest
   constexpr Eigen::Index kChunk = 1024;
   const int chunks = static_cast<int>((size + kChunk - 1) / kChunk);
@@ -121,20 +126,30 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
     losses[static_cast<size_t>(i)] = learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch);
     require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
   };
-  // (F + B) / n, its finiteness and Adam, chunk by chunk (the chunk stays in L1 between the
-  // three). Adam writes aside (phi_next_ and its staged moments): a non-finite chunk anywhere
-  // fails the step after the fact with nothing changed, so no thread waits for the others'
-  // checks before updating.
-  auto combine_and_update = [&](int first_chunk, int end_chunk) {
-    for (int c = first_chunk; c < end_chunk; ++c) {
-      const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
-      auto out = gradient_.segment(begin, count);
-      if (n > 1) out = gradient_of(0).segment(begin, count) + gradient_of(n - 1).segment(begin, count);
-      else out = gradient_of(0).segment(begin, count);
-      out /= static_cast<float>(n);
-      finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
-      adam_.update_into(phi_, phi_next_, gradient_, begin, count);
+  // Chunk c of (F + B) / n, its finiteness and Adam (the chunk stays in L1 between them).
+  // F and B may still lack task gradients: those of the front half from `front` on and of the
+  // back half from `back` down, which are added here in the order their owner would have added
+  // them, so the bits do not depend on which thread adds them (or on the chunk's size). Adam
+  // writes aside (phi_next_ and its staged moments): a non-finite chunk anywhere fails the
+  // step after the fact with nothing changed, so no thread waits for the others' checks before
+  // updating.
+  auto combine_and_update = [&](int c, int front, int back) {
+    const Eigen::Index begin = c * kChunk, count = std::min(size - begin, kChunk);
+    auto out = gradient_.segment(begin, count);
+    out = gradient_of(0).segment(begin, count);
+    for (int k = front; k < front_end; ++k) out += gradient_of(k).segment(begin, count);
+    if (n > 1 && back < front_end) {
+      out += gradient_of(n - 1).segment(begin, count);
+    } else if (n > 1) {
+      alignas(64) float rest[kChunk];
+      Eigen::Map<Vector<float>> back_sum(rest, count);
+      back_sum = gradient_of(n - 1).segment(begin, count);
+      for (int k = back; k >= front_end; --k) back_sum += gradient_of(k).segment(begin, count);
+      out += back_sum;
     }
+    out /= static_cast<float>(n);
+    finite[static_cast<size_t>(c)] = out.allFinite() ? 1 : 0;
+    adam_.update_into(phi_, phi_next_, gradient_, begin, count);
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
   const int threads = std::max(1, std::min(config_.threads, n));
@@ -149,77 +164,70 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
       compute(i, scratch);
       if (i < n - 1) gradient_of(n - 1) += gradient_of(i);
     }
-    combine_and_update(0, chunks);
+    for (int c = 0; c < chunks; ++c) combine_and_update(c, front_end, front_end - 1);
   };
-  if (threads == 1) {
+  if (threads == 1 || !team_ || team_->size() == 1) {
     step_alone();
   } else {
-    std::exception_ptr error;
     std::atomic<bool> failed{false};
-    std::atomic<int> claimed{0}, front_claimed{0}, back_claimed{0};
+    std::atomic<int> claimed{0}, front_claimed{0}, back_claimed{0}, finished{0};
     std::vector<std::atomic<bool>> done(static_cast<size_t>(n));
-    std::atomic<bool> front_summed{false}, back_summed{false};
-#pragma omp parallel num_threads(threads)
-    {
-      // The team can be smaller than asked for (a nested region, OMP_THREAD_LIMIT, dynamic
-      // adjustment): work with the threads there are.
-      const int team = omp_get_num_threads();
-      if (team == 1) {
-        try {
-          step_alone();
-        } catch (...) {
-          error = std::current_exception();
+    // Where the owners' running sums stopped (-1: not yet known); the rest of each half is
+    // added chunk by chunk in combine, by whichever thread takes the chunk.
+    std::atomic<int> front_from{-1}, back_from{-1};
+    std::vector<std::atomic<bool>> chunk_taken(static_cast<size_t>(chunks));
+    core::ThreadTeam& team = *team_;
+    team.run([&](int thread) {
+      const int members = team.size();
+      const bool takes_front = thread % 2 == 0;
+      // The owner of F (thread 0) or B (thread 1): the next task gradient it adds.
+      int next = thread == 0 ? 1 : n - 2;
+      auto add_finished = [&] {
+        if (thread == 0) {
+          for (; next < front_end && done[0].load(std::memory_order_acquire) &&
+                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+               ++next)
+            gradient_of(0) += gradient_of(next);
+        } else if (thread == 1) {
+          for (; next >= front_end && done[static_cast<size_t>(n - 1)].load(std::memory_order_acquire) &&
+                 done[static_cast<size_t>(next)].load(std::memory_order_acquire);
+               --next)
+            gradient_of(n - 1) += gradient_of(next);
         }
-      } else {
-        const int thread = omp_get_thread_num();
-        const bool takes_front = thread % 2 == 0;
-        // The owner of F (thread 0) or B (thread 1): the next task gradient it adds.
-        int next = thread == 0 ? 1 : n - 2;
-        auto add_finished = [&] {
-          if (thread == 0) {
-            for (; next < front_end && done[0].load(std::memory_order_acquire) &&
-                   done[static_cast<size_t>(next)].load(std::memory_order_acquire);
-                 ++next)
-              gradient_of(0) += gradient_of(next);
-          } else if (thread == 1) {
-            for (; next >= front_end && done[static_cast<size_t>(n - 1)].load(std::memory_order_acquire) &&
-                   done[static_cast<size_t>(next)].load(std::memory_order_acquire);
-                 --next)
-              gradient_of(n - 1) += gradient_of(next);
-          }
+      };
+      try {
+        while (!failed.load(std::memory_order_relaxed) && claimed.fetch_add(1, std::memory_order_relaxed) < n) {
+          const int i = takes_front ? front_claimed.fetch_add(1, std::memory_order_relaxed)
+                                    : n - 1 - back_claimed.fetch_add(1, std::memory_order_relaxed);
+          compute(i, scratch_[static_cast<size_t>(thread)]);
+          done[static_cast<size_t>(i)].store(true, std::memory_order_release);
+          finished.fetch_add(1, std::memory_order_release);
+          add_finished();
+        }
+        // No task left to take: the owners say how far their sums got, and every thread
+        // waits for the last task, then combines its chunks and steals chunks not yet taken.
+        if (thread == 0) front_from.store(next, std::memory_order_release);
+        if (thread == 1) back_from.store(next, std::memory_order_release);
+        const int own_begin = thread * chunks / members, own_end = (thread + 1) * chunks / members;
+        if (!wait_until([&] { return finished.load(std::memory_order_acquire) == n; }, failed) ||
+            !wait_until([&] { return front_from.load(std::memory_order_acquire) >= 0; }, failed) ||
+            !wait_until([&] { return back_from.load(std::memory_order_acquire) >= 0; }, failed))
+          return;
+        const int front = front_from.load(std::memory_order_relaxed), back = back_from.load(std::memory_order_relaxed);
+        auto take = [&](int c) {
+          if (chunk_taken[static_cast<size_t>(c)].load(std::memory_order_relaxed) ||
+              chunk_taken[static_cast<size_t>(c)].exchange(true, std::memory_order_relaxed))
+            return;
+          combine_and_update(c, front, back);
         };
-        try {
-          while (!failed.load(std::memory_order_relaxed) && claimed.fetch_add(1, std::memory_order_relaxed) < n) {
-            const int i = takes_front ? front_claimed.fetch_add(1, std::memory_order_relaxed)
-                                      : n - 1 - back_claimed.fetch_add(1, std::memory_order_relaxed);
-            compute(i, scratch_[static_cast<size_t>(thread)]);
-            done[static_cast<size_t>(i)].store(true, std::memory_order_release);
-            add_finished();
-          }
-          // The owners complete their sums (tasks of their half that another thread ran).
-          if (thread <= 1) {
-            const int first = thread == 0 ? 0 : n - 1;
-            const int step_by = thread == 0 ? 1 : -1;
-            bool ok = wait_for(done[static_cast<size_t>(first)], failed);
-            while (ok && (thread == 0 ? next < front_end : next >= front_end)) {
-              ok = wait_for(done[static_cast<size_t>(next)], failed);
-              if (ok) {
-                gradient_of(first) += gradient_of(next);
-                next += step_by;
-              }
-            }
-            if (ok) (thread == 0 ? front_summed : back_summed).store(true, std::memory_order_release);
-          }
-          if (wait_for(front_summed, failed) && wait_for(back_summed, failed))
-            combine_and_update(thread * chunks / team, (thread + 1) * chunks / team);
-        } catch (...) {
-#pragma omp critical(metaids_trainer_error)
-          if (!error) error = std::current_exception();
-          failed.store(true, std::memory_order_relaxed);
-        }
+        for (int c = own_begin; c < own_end; ++c) take(c);
+        for (int c = chunks - 1; c >= 0; --c)
+          if (c < own_begin || c >= own_end) take(c);
+      } catch (...) {
+        failed.store(true, std::memory_order_relaxed);
+        throw;
       }
-    }
-    if (error) std::rethrow_exception(error);
+    });
   }
   if (!all_finite())
     fail("the meta-gradient became non-finite at iteration {} (lower the inner or outer learning rate)", iteration_);

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 
+#include "core/thread_team.h"
 #include "meta/learner.h"
 #include "nn/optimizer.h"
 
@@ -81,6 +83,7 @@ class MetaTrainer {
   std::vector<Scratch<float>> scratch_;
   std::vector<Vector<float>> task_gradients_;
   Vector<float> gradient_;
+  std::unique_ptr<core::ThreadTeam> team_;  // threads > 1: the meta-step's team (made once)
 };
 
 // Runs `fn(i, thread)` for i in [0, n) on `threads` threads (OpenMP). Work items must write

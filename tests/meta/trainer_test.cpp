@@ -84,8 +84,9 @@ TEST(MetaTrainer, IdenticalParametersForOddMetaBatchesAndMoreThreads) {
   }
 }
 
-// Steps of one task run on one thread, larger ones on several: mixing them, and loading a
-// checkpoint between them, still gives the one-thread parameters.
+// Steps of one task run on one thread, larger ones on several (even where the configured
+// meta-batch is one task): mixing them, and loading a checkpoint between them, still gives the
+// one-thread parameters.
 TEST(MetaTrainer, MixedStepSizesAndCheckpointsKeepThreadsInStep) {
   const auto dir = std::filesystem::temp_directory_path() / ("metaids_mixed_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -98,6 +99,7 @@ TEST(MetaTrainer, MixedStepSizesAndCheckpointsKeepThreadsInStep) {
   auto run = [&](int threads) {
     TrainerConfig config;
     config.threads = threads;
+    config.meta_batch = 1;  // run() would draw one task a step; step() takes any number
     MetaTrainer trainer(*learner, config, sampler);
     trainer.step(four_tasks);
     trainer.step(one_task);
@@ -182,7 +184,7 @@ class Hooked : public MetaLearner<float> {
   float meta_gradient(const Vector<float>& phi, const Task<float>& task, Vector<float>& gradient,
                       Scratch<float>& scratch) const override {
     const float loss = inner_->meta_gradient(phi, task, gradient, scratch);
-    hook_(static_cast<int>(&task - tasks_.data()), omp_get_thread_num(), gradient);
+    hook_(static_cast<int>(&task - tasks_.data()), core::ThreadTeam::member(), gradient);
     return loss;
   }
   float meta_loss(const Vector<float>& phi, const Task<float>& task, Scratch<float>& scratch) const override {
@@ -323,9 +325,9 @@ TEST(MetaTrainer, AnExceptionWhileOthersWaitComesOut) {
   }
 }
 
-// Inside another parallel region the trainer's region gets a team of one thread (nesting is
-// off): it must train alone, not wait for a second thread that never comes.
-TEST(MetaTrainer, ATeamSmallerThanAskedForStillTrains) {
+// Called from inside an OpenMP parallel region with nesting off (its validation loop would get
+// one thread there), the trainer still trains, on its own team, with the same bits.
+TEST(MetaTrainer, InsideAnOpenMPRegionStillTrains) {
   const Vector<float> one = train(Algorithm::fomaml, 1, 4);
   const int levels = omp_get_max_active_levels();
   omp_set_max_active_levels(1);

@@ -1,0 +1,116 @@
+#include "core/thread_team.h"
+
+#include <chrono>
+#include <utility>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace metaids::core {
+
+namespace {
+
+thread_local int current_member = 0;
+
+void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// Spins until done() holds, yielding after the first few thousand tries (the thread waited
+// for may need this core); gives up, returning false, once `patience` has passed.
+template <typename Done>
+bool spin_until(Done done, std::chrono::microseconds patience) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  for (int spins = 0; !done(); ++spins) {
+    if (spins < 4096) {
+      relax();
+    } else {
+      std::this_thread::yield();
+      if (spins % 64 == 0 && std::chrono::steady_clock::now() > give_up) return false;
+    }
+  }
+  return true;
+}
+
+// How long an idle worker spins before it sleeps: longer than the gap between two meta-steps,
+// short enough that a team left idle soon stops using its cores.
+constexpr std::chrono::microseconds kSpinBeforeSleep{200};
+
+}  // namespace
+
+ThreadTeam::ThreadTeam(int size) {
+  const int workers = size > 1 ? size - 1 : 0;
+  workers_.reserve(static_cast<size_t>(workers));
+  for (int member = 1; member <= workers; ++member) workers_.emplace_back([this, member] { work(member); });
+}
+
+ThreadTeam::~ThreadTeam() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    generation_.fetch_add(1);
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+int ThreadTeam::member() { return current_member; }
+
+void ThreadTeam::record(std::exception_ptr error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!error_) error_ = std::move(error);
+}
+
+void ThreadTeam::work(int member) {
+  current_member = member;
+  std::uint64_t seen = 0;
+  for (;;) {
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinBeforeSleep)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleepers_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stopping_.load(std::memory_order_relaxed)) return;  // written before the bump that was seen
+    try {
+      (*job_)(member);
+    } catch (...) {
+      record(std::current_exception());
+    }
+    finished_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void ThreadTeam::run(const std::function<void(int)>& fn) {
+  if (workers_.empty()) {
+    fn(0);
+    return;
+  }
+  job_ = &fn;
+  error_ = nullptr;
+  finished_.store(0, std::memory_order_relaxed);
+  // seq_cst, paired with the sleepers' count: a worker that counted itself asleep before this
+  // bump is woken; one that counts itself after it sees the new generation and does not sleep.
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    wake_.notify_all();
+  }
+  try {
+    fn(0);
+  } catch (...) {
+    record(std::current_exception());
+  }
+  const int workers = static_cast<int>(workers_.size());
+  spin_until([&] { return finished_.load(std::memory_order_acquire) == workers; }, std::chrono::hours(24 * 365));
+  job_ = nullptr;
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+}  // namespace metaids::core

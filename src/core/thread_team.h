@@ -1,0 +1,58 @@
+// A fixed team of threads that run one function together, again and again: the meta-trainer's
+// fork and join, once per meta-step.
+//
+// Why not an OpenMP parallel region: on the two-vCPU machines we measure on, an empty
+// `#pragma omp parallel num_threads(2)` costs about 3 µs per fork and join (libgomp sets up a
+// team each time), this team about 0.5 µs (one cache line each way). A ProtoNet meta-step on two
+// threads takes about 370 µs, so the difference is close to 1 % of it (docs/performance.md).
+//
+// Workers spin on a generation counter for a short while after each run (the next meta-step
+// usually follows within microseconds), then sleep on a condition variable, so an idle team
+// costs no CPU. While spinning they yield now and then, so more threads than cores still work.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace metaids::core {
+
+class ThreadTeam {
+ public:
+  // `size` members: the calling thread is member 0, `size - 1` worker threads the others.
+  explicit ThreadTeam(int size);
+  ~ThreadTeam();
+  ThreadTeam(const ThreadTeam&) = delete;
+  ThreadTeam& operator=(const ThreadTeam&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs fn(member) once on every member, member 0 on the calling thread, and returns when all
+  // have returned. The first exception any member throws is rethrown here (after the others
+  // have returned). Not reentrant: fn must not call run on the same team.
+  void run(const std::function<void(int member)>& fn);
+
+  // The member number of the calling thread inside run (0 outside any team's run).
+  static int member();
+
+ private:
+  void work(int member);
+  void record(std::exception_ptr error);
+
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  alignas(64) std::atomic<std::uint64_t> generation_{0};  // bumped once per run (and to stop)
+  alignas(64) std::atomic<int> finished_{0};              // workers done with the current run
+  alignas(64) std::atomic<int> sleepers_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::exception_ptr error_;
+};
+
+}  // namespace metaids::core
