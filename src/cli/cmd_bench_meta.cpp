@@ -4,8 +4,15 @@
 // Its PyTorch peer, bench/peers/meta_bench_torch.py, prints the same fields; the FLOP model
 // (gflops) is the one in docs/peers.md.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -43,6 +50,7 @@ struct BenchOptions {
   std::vector<std::string> algorithms = {"maml", "fomaml", "reptile", "anil", "metasgd", "protonet"};
   bool extras = true;
   bool reference_products = false;
+  bool scaling = false;
 };
 
 std::string products_name() {
@@ -64,8 +72,7 @@ std::vector<meta::Task<float>> workload_tasks(int ways) {
   return tasks;
 }
 
-nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
-                               const std::vector<meta::Task<float>>& pool) {
+std::unique_ptr<meta::MetaLearner<float>> workload_learner(Algorithm algorithm) {
   meta::LearnerConfig config;
   config.algorithm = algorithm;
   config.inputs = kInputs;
@@ -74,24 +81,44 @@ nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
   config.embedding = kWays;
   config.inner_steps = kSteps;
   config.inner_learning_rate = 0.01;
-  const auto learner = meta::make_learner<float>(config);
-  meta::SyntheticFamilyConfig dummy_family;  // the trainer needs a sampler; the tasks come from `pool`
-  dummy_family.features = kInputs;
-  dummy_family.classes = 2;
-  dummy_family.rows_per_class = 2;
-  const meta::SyntheticTable dummy = meta::make_synthetic_family(dummy_family);
-  meta::EpisodeSampler sampler(dummy.view(), {0, 1}, 0);
-  meta::TrainerConfig trainer_config;
-  trainer_config.meta_batch = kMetaBatch;
-  trainer_config.threads = options.threads;
-  trainer_config.outer.learning_rate = 1e-3;
-  meta::MetaTrainer trainer(*learner, trainer_config, sampler);
+  return meta::make_learner<float>(config);
+}
 
-  // The pool as meta-batches, built once and cycled: the timed loop is meta-steps only.
+// The trainer needs a sampler; the tasks come from the pool.
+const meta::SyntheticTable& dummy_table() {
+  static const meta::SyntheticTable table = [] {
+    meta::SyntheticFamilyConfig family;
+    family.features = kInputs;
+    family.classes = 2;
+    family.rows_per_class = 2;
+    return meta::make_synthetic_family(family);
+  }();
+  return table;
+}
+
+meta::TrainerConfig workload_trainer_config(int threads) {
+  meta::TrainerConfig config;
+  config.meta_batch = kMetaBatch;
+  config.threads = threads;
+  config.outer.learning_rate = 1e-3;
+  return config;
+}
+
+// The pool as meta-batches, built once and cycled: the timed loops are meta-steps only.
+std::vector<std::vector<meta::Task<float>>> as_meta_batches(const std::vector<meta::Task<float>>& pool) {
   require(pool.size() >= static_cast<size_t>(kMetaBatch) && pool.size() % kMetaBatch == 0,
           "the task pool must hold whole meta-batches");
   std::vector<std::vector<meta::Task<float>>> batches(pool.size() / kMetaBatch);
-  for (size_t i = 0; i < pool.size(); ++i) batches[i / kMetaBatch % batches.size()].push_back(pool[i]);
+  for (size_t i = 0; i < pool.size(); ++i) batches[i / kMetaBatch].push_back(pool[i]);
+  return batches;
+}
+
+nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
+                               const std::vector<meta::Task<float>>& pool) {
+  const auto learner = workload_learner(algorithm);
+  meta::EpisodeSampler sampler(dummy_table().view(), {0, 1}, 0);
+  meta::MetaTrainer trainer(*learner, workload_trainer_config(options.threads), sampler);
+  const auto batches = as_meta_batches(pool);
   size_t next = 0;
   // Warm-up (untimed), then meta-steps until the time is up.
   const double first_loss = trainer.step(batches[next++ % batches.size()]);
@@ -130,6 +157,112 @@ nlohmann::json bench_algorithm(Algorithm algorithm, const BenchOptions& options,
           {"inner_steps", kSteps},
           {"first_meta_loss", first_loss},
           {"last_meta_loss", last_loss}};
+}
+
+// The first two CPUs this process may run on (the --scaling pair).
+std::array<int, 2> two_cpus(const cpu_set_t& allowed) {
+  std::array<int, 2> cpus{-1, -1};
+  int found = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) cpus[static_cast<size_t>(found++)] = cpu;
+  require(found == 2, "--scaling needs two CPUs to run on; this process may use {}", found);
+  return cpus;
+}
+
+void run_this_thread_on(std::initializer_list<int> cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int cpu : cpus) CPU_SET(cpu, &set);
+  const int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  require(rc == 0, "cannot move the benchmark thread to CPUs {}: {}", fmt::join(cpus, ","), std::strerror(rc));
+}
+
+double quantile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  const double at = q * static_cast<double>(values.size() - 1);
+  const auto below = static_cast<size_t>(at);
+  const size_t above = std::min(below + 1, values.size() - 1);
+  return values[below] + (at - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
+// Two-thread scaling measured inside one process (--scaling). Short bursts of meta-steps
+// rotate between one thread pinned to one CPU, one thread pinned to the other and two threads
+// on both, so that all three meet the same host: on a virtual machine the vCPUs need not run at
+// one speed, and their speeds change within minutes, so separate runs seconds apart disagree by
+// several per cent. Each rotation gives two-thread throughput over the mean of the two
+// one-thread throughputs (2.0 is perfect, whatever the two CPUs' speeds); the median and
+// quartiles over the rotations are reported, over whole bursts and at their median steps.
+nlohmann::json bench_scaling(Algorithm algorithm, const BenchOptions& options,
+                             const std::vector<meta::Task<float>>& pool) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  require(pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) == 0, "cannot read this thread's CPUs");
+  const auto cpus = two_cpus(allowed);
+  struct Restore {
+    cpu_set_t mask;
+    ~Restore() { pthread_setaffinity_np(pthread_self(), sizeof mask, &mask); }
+  } restore{allowed};
+  const auto learner = workload_learner(algorithm);
+  meta::EpisodeSampler sampler(dummy_table().view(), {0, 1}, 0);
+  const auto batches = as_meta_batches(pool);
+  // Made while this thread may run on both CPUs: the team's worker thread inherits them.
+  run_this_thread_on({cpus[0], cpus[1]});
+  meta::MetaTrainer one(*learner, workload_trainer_config(1), sampler);
+  meta::MetaTrainer two(*learner, workload_trainer_config(2), sampler);
+  size_t next = 0;
+  struct Burst {
+    double tasks_per_s, tasks_per_s_median_step;
+  };
+  // One untimed step (the thread just moved, or the team just woke), then `steps` timed ones.
+  auto burst = [&](meta::MetaTrainer& trainer, int steps) {
+    trainer.step(batches[next++ % batches.size()]);
+    std::vector<double> seconds;
+    const auto start = clock_type::now();
+    auto step_start = start;
+    for (int i = 0; i < steps; ++i) {
+      trainer.step(batches[next++ % batches.size()]);
+      const auto now = clock_type::now();
+      seconds.push_back(std::chrono::duration<double>(now - step_start).count());
+      step_start = now;
+    }
+    const double total = std::chrono::duration<double>(step_start - start).count();
+    return Burst{steps * kMetaBatch / total, kMetaBatch / quantile(seconds, 0.5)};
+  };
+  // Bursts of about 10 ms of one-thread work; rotations to fill --seconds.
+  run_this_thread_on({cpus[0]});
+  const double step_seconds = kMetaBatch / burst(one, 3).tasks_per_s_median_step;
+  const int steps = std::clamp(static_cast<int>(std::lround(0.01 / step_seconds)), 3, 1000);
+  const int rotations = std::max(5, static_cast<int>(options.seconds / (2.5 * steps * step_seconds)));
+  std::vector<double> speedup, speedup_median_step, one_a, one_b, both;
+  for (int r = 0; r < rotations; ++r) {
+    run_this_thread_on({cpus[0]});
+    const Burst a = burst(one, steps);
+    run_this_thread_on({cpus[1]});
+    const Burst b = burst(one, steps);
+    run_this_thread_on({cpus[0], cpus[1]});
+    const Burst t = burst(two, steps);
+    speedup.push_back(t.tasks_per_s / ((a.tasks_per_s + b.tasks_per_s) / 2));
+    speedup_median_step.push_back(t.tasks_per_s_median_step /
+                                  ((a.tasks_per_s_median_step + b.tasks_per_s_median_step) / 2));
+    one_a.push_back(a.tasks_per_s);
+    one_b.push_back(b.tasks_per_s);
+    both.push_back(t.tasks_per_s);
+  }
+  auto rounded = [](double x, double unit) { return std::round(x / unit) / (1 / unit); };
+  return {{"impl", "metaids"},
+          {"products", products_name()},
+          {"algorithm", meta::to_string(algorithm)},
+          {"measure", "scaling"},
+          {"cpus", cpus},
+          {"rotations", rotations},
+          {"steps_per_burst", steps},
+          {"tasks_per_s_one_thread", {rounded(quantile(one_a, 0.5), 0.1), rounded(quantile(one_b, 0.5), 0.1)}},
+          {"tasks_per_s_two_threads", rounded(quantile(both, 0.5), 0.1)},
+          {"speedup", rounded(quantile(speedup, 0.5), 0.001)},
+          {"speedup_quartiles", {rounded(quantile(speedup, 0.25), 0.001), rounded(quantile(speedup, 0.75), 0.001)}},
+          {"speedup_median_step", rounded(quantile(speedup_median_step, 0.5), 0.001)},
+          {"speedup_median_step_quartiles",
+           {rounded(quantile(speedup_median_step, 0.25), 0.001), rounded(quantile(speedup_median_step, 0.75), 0.001)}}};
 }
 
 // Adaptation latency: 5-shot binary task, 10 inner SGD steps on 78 → 64 → 64 → 2.
@@ -199,11 +332,15 @@ nlohmann::json bench_score_throughput(const BenchOptions& options) {
 void register_bench_meta(CLI::App& parent) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* cmd = parent.add_subcommand("meta", "Meta-learning throughput on the standard workload (JSON lines)");
-  cmd->add_option("--threads", options->threads, "Threads for the meta-batch")->check(CLI::Range(1, 256));
+  auto* threads =
+      cmd->add_option("--threads", options->threads, "Threads for the meta-batch")->check(CLI::Range(1, 256));
   cmd->add_option("--seconds", options->seconds, "Seconds per algorithm")->check(CLI::Range(0.01, 3600.0));
   cmd->add_option("--algorithms", options->algorithms, "Algorithms to run (maml fomaml reptile anil metasgd protonet)")
       ->delimiter(',');
   cmd->add_flag("!--no-extras", options->extras, "Skip the adaptation-latency and scoring lines");
+  cmd->add_flag("--scaling", options->scaling,
+                "Measure two threads against one in alternating bursts on the first two CPUs (one JSON line each)")
+      ->excludes(threads);
   cmd->add_flag("--reference-products", options->reference_products,
                 "Use Eigen's products instead of libxsmm's kernels (to compare the two)");
   cmd->callback([options] {
@@ -211,8 +348,9 @@ void register_bench_meta(CLI::App& parent) {
     for (const auto& name : options->algorithms) algorithms.push_back(meta::algorithm_from_string(name));
     nn::use_reference_products(options->reference_products);
     const auto pool = workload_tasks(kWays);
-    for (Algorithm a : algorithms) fmt::print("{}\n", bench_algorithm(a, *options, pool).dump());
-    if (options->extras) {
+    for (Algorithm a : algorithms)
+      fmt::print("{}\n", (options->scaling ? bench_scaling(a, *options, pool) : bench_algorithm(a, *options, pool)).dump());
+    if (options->extras && !options->scaling) {
       fmt::print("{}\n", bench_adapt_latency(*options).dump());
       fmt::print("{}\n", bench_score_throughput(*options).dump());
     }

@@ -7,3 +7,13 @@ metaids_cli_case(demo_unknown_algorithm nonzero "unknown algorithm 'mamba'" demo
 metaids_cli_case(demo_runs 0 "protonet \\| 0\\.[0-9]+ ± " demo --iterations 3 --episodes 5)
 metaids_cli_case(bench_meta_json 0 "\"algorithm\":\"maml\".*\"tasks_per_s\":[0-9.]+,\"tasks_per_s_median_step\":[0-9.]+" bench meta --seconds 0.05 --algorithms maml,protonet)
 metaids_cli_case(bench_meta_bad_threads nonzero "^metaids: error: .*threads" bench meta --threads 0)
+# --scaling: one line per algorithm with the two-thread speed-up; it needs two CPUs and decides
+# the thread counts itself.
+metaids_cli_case(bench_meta_scaling 0 "\"algorithm\":\"protonet\",\"cpus\":\\[[0-9]+,[0-9]+\\].*\"measure\":\"scaling\".*\"speedup\":[0-9.]+,\"speedup_median_step\":[0-9.]+" bench meta --scaling --seconds 0.05 --algorithms protonet)
+metaids_cli_case(bench_meta_scaling_with_threads nonzero "^metaids: error: .*--scaling.*--threads|--threads.*--scaling" bench meta --scaling --threads 2)
+find_program(METAIDS_TASKSET taskset)
+if(METAIDS_TASKSET)
+  add_test(NAME cli.bench_meta_scaling_one_cpu COMMAND ${CMAKE_COMMAND} -DBIN=${METAIDS_TASKSET}
+    "-DARGS=-c 0 $<TARGET_FILE:metaids> bench meta --scaling --seconds 0.05" -DEXPECT_RC=nonzero
+    "-DEXPECT_REGEX=^metaids: error: --scaling needs two CPUs to run on; this process may use 1" -P ${CMAKE_CURRENT_SOURCE_DIR}/expect.cmake)
+endif()
