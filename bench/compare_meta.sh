@@ -9,13 +9,11 @@ out=$(mktemp -d)
 "$build/metaids" bench meta --threads 1 --seconds "$seconds" > "$out/metaids1.jsonl"
 "$build/metaids" bench meta --threads 2 --seconds "$seconds" --no-extras > "$out/metaids2.jsonl"
 /usr/bin/python3 bench/peers/meta_bench_torch.py --seconds "$seconds" > "$out/torch.jsonl"
-# On a virtual machine the cores need not be equal (here they differed by up to 25 %), so one
-# thread pinned to each core shows what two threads can reach at best: their sum.
-if command -v taskset >/dev/null && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-  for cpu in 0 1; do
-    taskset -c "$cpu" "$build/metaids" bench meta --threads 1 --seconds 1 --no-extras |
-      sed "s/^{/{\"pinned_cpu\":$cpu,/" >> "$out/pinned.jsonl"
-  done
+# On a virtual machine the vCPUs need not run at one speed, and their speeds change within
+# minutes, so the 2 / 1 column above moves between runs; --scaling measures the speed-up in
+# alternating ~10 ms bursts inside one process (one thread pinned to each CPU, then two).
+if [ "$(nproc)" -ge 2 ]; then
+  "$build/metaids" bench meta --scaling --seconds "$seconds" > "$out/scaling.jsonl"
 fi
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys, os
@@ -42,14 +40,14 @@ if "adapt_latency" in m1 and "adapt_latency" in t:
 if "score_throughput" in m1 and "score_throughput" in t:
     a, b = m1["score_throughput"], t["score_throughput"]
     print(f"| scoring 78-64-64-2, flows/s | {b['flows_per_s']:.0f} | {a['flows_per_s']:.0f} | {a['flows_per_s']/b['flows_per_s']:.1f}x | | |")
-pinned = [json.loads(l) for l in open(os.path.join(d, "pinned.jsonl"))] if os.path.exists(os.path.join(d, "pinned.jsonl")) else []
-if pinned:
-    print("\n| algorithm | 1 thread pinned to core 0 | to core 1 | 2 threads / mean of the two |")
-    print("|---|---|---|---|")
-    for a in ["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]:
-        cores = {p["pinned_cpu"]: p["tasks_per_s"] for p in pinned if p["algorithm"] == a}
-        if len(cores) == 2 and a in m2:
-            print(f"| {a} | {cores[0]:.0f} | {cores[1]:.0f} | {m2[a]['tasks_per_s'] / ((cores[0] + cores[1]) / 2):.2f}x |")
-    print("(bench/scale_meta.sh repeats the pinned and two-thread runs back to back, for medians.)")
+path = os.path.join(d, "scaling.jsonl")
+if os.path.exists(path):
+    print("\n| algorithm | 1 thread on CPU a, tasks/s | on CPU b | 2 threads | 2 threads / mean of the two, median (quartiles) | at the median step |")
+    print("|---|---|---|---|---|---|")
+    for line in open(path):
+        j = json.loads(line)
+        (a, b), q, qs = j["tasks_per_s_one_thread"], j["speedup_quartiles"], j["speedup_median_step_quartiles"]
+        print(f"| {j['algorithm']} | {a:.0f} | {b:.0f} | {j['tasks_per_s_two_threads']:.0f} | {j['speedup']:.2f}x ({q[0]:.2f}-{q[1]:.2f}) | {j['speedup_median_step']:.2f}x ({qs[0]:.2f}-{qs[1]:.2f}) |")
+    print("(metaids bench meta --scaling: alternating bursts, CPUs", json.loads(open(path).readline())["cpus"], ")")
 PY
 rm -rf "$out"

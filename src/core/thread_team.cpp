@@ -12,6 +12,16 @@ namespace metaids::core {
 namespace {
 
 thread_local int current_member = 0;
+thread_local bool in_run = false;
+
+// Marks the calling thread as running a team's work for its lifetime (nested runs restore).
+struct InRun {
+  bool was = std::exchange(in_run, true);
+  InRun() = default;
+  InRun(const InRun&) = delete;
+  InRun& operator=(const InRun&) = delete;
+  ~InRun() { in_run = was; }
+};
 
 void relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -61,6 +71,22 @@ ThreadTeam::~ThreadTeam() {
 
 int ThreadTeam::member() { return current_member; }
 
+bool ThreadTeam::inside() { return in_run; }
+
+void ThreadTeam::parallel_for(int n, const std::function<void(int, int)>& fn) {
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  run([&](int member) {
+    try {
+      for (int i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1, std::memory_order_relaxed)) < n;)
+        fn(i, member);
+    } catch (...) {
+      failed.store(true, std::memory_order_relaxed);
+      throw;
+    }
+  });
+}
+
 void ThreadTeam::record(std::exception_ptr error) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!error_) error_ = std::move(error);
@@ -68,6 +94,7 @@ void ThreadTeam::record(std::exception_ptr error) {
 
 void ThreadTeam::work(int member) {
   current_member = member;
+  in_run = true;  // a worker only ever runs a team's fn
   std::uint64_t seen = 0;
   for (;;) {
     if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; }, kSpinBeforeSleep)) {
@@ -88,6 +115,7 @@ void ThreadTeam::work(int member) {
 }
 
 void ThreadTeam::run(const std::function<void(int)>& fn) {
+  const InRun in_this_run;
   if (workers_.empty()) {
     fn(0);
     return;

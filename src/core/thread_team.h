@@ -6,6 +6,10 @@
 // team each time), this team about 0.5 µs (one cache line each way). A ProtoNet meta-step on two
 // threads takes about 370 µs, so the difference is close to 1 % of it (docs/performance.md).
 //
+// Outside the trainer, `parallel_for` (meta/trainer.h) runs independent work items (episodes)
+// on a short-lived team: so a program's threads are all of this kind, and no team of one kind
+// spins on cores that a team of the other needs.
+//
 // Workers spin on a generation counter for a short while after each run (the next meta-step
 // usually follows within microseconds), then sleep on a condition variable, so an idle team
 // costs no CPU. While spinning they yield now and then, so more threads than cores still work.
@@ -37,8 +41,14 @@ class ThreadTeam {
   // have returned). Not reentrant: fn must not call run on the same team.
   void run(const std::function<void(int member)>& fn);
 
+  // fn(i, member) for every i in [0, n), each once, the members taking the next i as they
+  // come free (dynamic scheduling); errors as in run, and the members stop taking work after one.
+  void parallel_for(int n, const std::function<void(int index, int member)>& fn);
+
   // The member number of the calling thread inside run (0 outside any team's run).
   static int member();
+  // Whether the calling thread is running a team's fn (so a loop it starts would nest).
+  static bool inside();
 
  private:
   void work(int member);

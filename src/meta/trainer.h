@@ -82,12 +82,15 @@ class MetaTrainer {
   int iteration_ = 0;
   std::vector<Scratch<float>> scratch_;
   std::vector<Vector<float>> task_gradients_;
+  std::vector<Vector<float>> spare_gradients_;  // per thread: a task gradient added to a sum at once
   Vector<float> gradient_;
   std::unique_ptr<core::ThreadTeam> team_;  // threads > 1: the meta-step's team (made once)
 };
 
-// Runs `fn(i, thread)` for i in [0, n) on `threads` threads (OpenMP). Work items must write
-// only their own slot; reductions happen afterwards in index order.
+// Runs `fn(i, thread)` for i in [0, n) on `threads` threads (a core::ThreadTeam made for the
+// call; in order on the calling thread when it is itself running a team's work, as a nested
+// loop would only oversubscribe the cores). Work items must write only their own slot;
+// reductions happen afterwards in index order.
 void parallel_for(int n, int threads, const std::function<void(int index, int thread)>& fn);
 
 }  // namespace metaids::meta

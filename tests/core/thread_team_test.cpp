@@ -40,6 +40,39 @@ TEST(ThreadTeam, RunsEveryMemberOnceOnItsOwnThreadPerRun) {
   EXPECT_EQ(ThreadTeam::member(), 0);
 }
 
+TEST(ThreadTeam, SaysWhetherAThreadRunsATeamsWork) {
+  EXPECT_FALSE(ThreadTeam::inside());
+  ThreadTeam outer(2), inner(2), alone(1);
+  std::atomic<int> inside{0}, still_inside{0};
+  outer.run([&](int) {
+    if (ThreadTeam::inside()) ++inside;
+    inner.run([](int) {});  // another team's run, from member 0 of this one (and 1, in turn)
+    if (ThreadTeam::inside()) ++still_inside;
+  });
+  EXPECT_EQ(inside.load(), 2);
+  EXPECT_EQ(still_inside.load(), 2);
+  bool alone_inside = false;
+  alone.run([&](int) { alone_inside = ThreadTeam::inside(); });
+  EXPECT_TRUE(alone_inside);
+  EXPECT_FALSE(ThreadTeam::inside());
+}
+
+TEST(ThreadTeam, ParallelForTakesEveryIndexOnce) {
+  for (int size : {1, 2, 3}) {
+    ThreadTeam team(size);
+    for (int n : {0, 1, 5, 1000}) {
+      std::vector<std::atomic<int>> calls(static_cast<size_t>(n));
+      std::atomic<int> bad_member{0};
+      team.parallel_for(n, [&](int i, int member) {
+        ++calls[static_cast<size_t>(i)];
+        if (member < 0 || member >= size) ++bad_member;
+      });
+      for (int i = 0; i < n; ++i) EXPECT_EQ(calls[static_cast<size_t>(i)].load(), 1);
+      EXPECT_EQ(bad_member.load(), 0);
+    }
+  }
+}
+
 // Members that wait for each other (as the meta-trainer's do) all run at once.
 TEST(ThreadTeam, MembersRunConcurrently) {
   ThreadTeam team(3);

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -325,20 +324,49 @@ TEST(MetaTrainer, AnExceptionWhileOthersWaitComesOut) {
   }
 }
 
-// Called from inside an OpenMP parallel region with nesting off (its validation loop would get
-// one thread there), the trainer still trains, on its own team, with the same bits.
-TEST(MetaTrainer, InsideAnOpenMPRegionStillTrains) {
+// Trainers with threads of their own, run as the work items of a parallel loop: each trains,
+// with the bits of one thread.
+TEST(MetaTrainer, TrainsInsideAParallelLoop) {
   const Vector<float> one = train(Algorithm::fomaml, 1, 4);
-  const int levels = omp_get_max_active_levels();
-  omp_set_max_active_levels(1);
-  Vector<float> nested;
-#pragma omp parallel num_threads(2)
-  {
-#pragma omp single
-    nested = train(Algorithm::fomaml, 2, 4);
+  std::vector<Vector<float>> nested(3);
+  parallel_for(3, 2, [&](int i, int) { nested[static_cast<size_t>(i)] = train(Algorithm::fomaml, 2, 4); });
+  for (const auto& parameters : nested) EXPECT_TRUE(one == parameters);
+}
+
+TEST(ParallelFor, RunsEveryIndexOnceAndANestedLoopInOrder) {
+  for (int threads : {1, 2, 3}) {
+    for (int n : {0, 1, 2, 7, 100}) {
+      std::vector<std::atomic<int>> calls(static_cast<size_t>(n));
+      std::vector<std::vector<int>> inner_order(static_cast<size_t>(n));
+      parallel_for(n, threads, [&](int i, int thread) {
+        EXPECT_GE(thread, 0);
+        EXPECT_LT(thread, std::max(1, threads));
+        ++calls[static_cast<size_t>(i)];
+        // Nested: runs on this thread, in index order, as thread 0.
+        parallel_for(4, 2, [&](int j, int inner_thread) {
+          EXPECT_EQ(inner_thread, 0);
+          inner_order[static_cast<size_t>(i)].push_back(j);
+        });
+      });
+      for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(calls[static_cast<size_t>(i)].load(), 1) << threads << " threads, n " << n << ", index " << i;
+        EXPECT_EQ(inner_order[static_cast<size_t>(i)], (std::vector<int>{0, 1, 2, 3}));
+      }
+    }
   }
-  omp_set_max_active_levels(levels);
-  EXPECT_TRUE(one == nested);
+}
+
+TEST(ParallelFor, AnErrorComesOutAndStopsTheLoop) {
+  for (int threads : {1, 2, 3}) {
+    std::atomic<int> ran{0};
+    EXPECT_THROW(parallel_for(10000, threads,
+                              [&](int i, int) {
+                                ++ran;
+                                if (i == 3) fail("item {} failed", i);
+                              }),
+                 Error);
+    EXPECT_LT(ran.load(), 10000) << threads << " threads: the loop went on after the error";
+  }
 }
 
 TEST(MetaTrainer, DescribesProgressInOneLine) {
