@@ -7,6 +7,8 @@
 #include <immintrin.h>
 #endif
 
+#include "core/error.h"
+
 namespace metaids::core {
 
 namespace {
@@ -115,6 +117,11 @@ void ThreadTeam::work(int member) {
 }
 
 void ThreadTeam::run(const std::function<void(int)>& fn) {
+  require(!busy_.exchange(true, std::memory_order_acquire), "a thread team was asked to run while it was running");
+  struct Idle {
+    std::atomic<bool>& busy;
+    ~Idle() { busy.store(false, std::memory_order_release); }
+  } idle_when_done{busy_};
   const InRun in_this_run;
   if (workers_.empty()) {
     fn(0);

@@ -38,7 +38,8 @@ class ThreadTeam {
 
   // Runs fn(member) once on every member, member 0 on the calling thread, and returns when all
   // have returned. The first exception any member throws is rethrown here (after the others
-  // have returned). Not reentrant: fn must not call run on the same team.
+  // have returned). One run at a time: a call while another is in progress (from fn, or from
+  // another thread) throws metaids::Error.
   void run(const std::function<void(int member)>& fn);
 
   // fn(i, member) for every i in [0, n), each once, the members taking the next i as they
@@ -60,6 +61,7 @@ class ThreadTeam {
   alignas(64) std::atomic<int> finished_{0};              // workers done with the current run
   alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> busy_{false};  // a run in progress (a second caller meanwhile is refused)
   std::mutex mutex_;
   std::condition_variable wake_;
   std::exception_ptr error_;

@@ -44,9 +44,9 @@ TEST(ThreadTeam, SaysWhetherAThreadRunsATeamsWork) {
   EXPECT_FALSE(ThreadTeam::inside());
   ThreadTeam outer(2), inner(2), alone(1);
   std::atomic<int> inside{0}, still_inside{0};
-  outer.run([&](int) {
+  outer.run([&](int member) {
     if (ThreadTeam::inside()) ++inside;
-    inner.run([](int) {});  // another team's run, from member 0 of this one (and 1, in turn)
+    if (member == 0) inner.run([](int) {});  // another team's run, inside this one's
     if (ThreadTeam::inside()) ++still_inside;
   });
   EXPECT_EQ(inside.load(), 2);
@@ -120,6 +120,27 @@ TEST(ThreadTeam, RethrowsTheFirstErrorAfterAllMembersReturned) {
     EXPECT_NO_THROW(team.run([&](int) { ++calls; }));
     EXPECT_EQ(calls.load(), 3);
   }
+}
+
+// A team runs one fn at a time: a second caller meanwhile gets an error, not a corrupted run.
+TEST(ThreadTeam, RefusesASecondRunAtTheSameTime) {
+  ThreadTeam team(2), other(2);
+  std::atomic<int> refused{0};
+  other.run([&](int) {
+    try {
+      // The run that got in lasts until the other caller has been refused.
+      team.run([&](int) {
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (refused.load() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      });
+    } catch (const Error&) {
+      ++refused;
+    }
+  });
+  EXPECT_EQ(refused.load(), 1);
+  std::atomic<int> calls{0};
+  team.run([&](int) { ++calls; });  // and is fine afterwards
+  EXPECT_EQ(calls.load(), 2);
 }
 
 TEST(ThreadTeam, EveryMemberThrowingGivesOneError) {
