@@ -4,13 +4,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <algorithm>
 #include <mutex>
 #include <thread>
 
