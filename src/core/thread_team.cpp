@@ -1,6 +1,7 @@
 #include "core/thread_team.h"
 
 #include <chrono>
+#include <system_error>
 #include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -58,17 +59,25 @@ constexpr std::chrono::microseconds kSpinBeforeSleep{200};
 ThreadTeam::ThreadTeam(int size) {
   const int workers = size > 1 ? size - 1 : 0;
   workers_.reserve(static_cast<size_t>(workers));
-  for (int member = 1; member <= workers; ++member) workers_.emplace_back([this, member] { work(member); });
+  try {
+    for (int member = 1; member <= workers; ++member) workers_.emplace_back([this, member] { work(member); });
+  } catch (const std::system_error& e) {
+    stop();  // the workers already started
+    fail("cannot start a team of {} threads: {}", size, e.what());
+  }
 }
 
-ThreadTeam::~ThreadTeam() {
+ThreadTeam::~ThreadTeam() { stop(); }
+
+void ThreadTeam::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
     generation_.fetch_add(1);
   }
   wake_.notify_all();
-  for (auto& worker : workers_) worker.join();
+  for (auto& worker : workers_)
+    if (worker.joinable()) worker.join();
 }
 
 int ThreadTeam::member() { return current_member; }

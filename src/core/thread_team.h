@@ -28,7 +28,8 @@ namespace metaids::core {
 
 class ThreadTeam {
  public:
-  // `size` members: the calling thread is member 0, `size - 1` worker threads the others.
+  // `size` members: the calling thread is member 0, `size - 1` worker threads the others
+  // (metaids::Error if the system cannot start them).
   explicit ThreadTeam(int size);
   ~ThreadTeam();
   ThreadTeam(const ThreadTeam&) = delete;
@@ -53,6 +54,7 @@ class ThreadTeam {
 
  private:
   void work(int member);
+  void stop();  // stops and joins the workers
   void record(std::exception_ptr error);
 
   std::vector<std::thread> workers_;
