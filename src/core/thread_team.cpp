@@ -4,10 +4,6 @@
 #include <system_error>
 #include <utility>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-
 #include "core/error.h"
 
 namespace metaids::core {
@@ -25,30 +21,6 @@ struct InRun {
   InRun& operator=(const InRun&) = delete;
   ~InRun() { in_run = was; }
 };
-
-void relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
-
-// Spins until done() holds, yielding after the first few thousand tries (the thread waited
-// for may need this core); gives up, returning false, once `patience` has passed.
-template <typename Done>
-bool spin_until(Done done, std::chrono::microseconds patience) {
-  const auto give_up = std::chrono::steady_clock::now() + patience;
-  for (int spins = 0; !done(); ++spins) {
-    if (spins < 4096) {
-      relax();
-    } else {
-      std::this_thread::yield();
-      if (spins % 64 == 0 && std::chrono::steady_clock::now() > give_up) return false;
-    }
-  }
-  return true;
-}
 
 // How long an idle worker spins before it sleeps: longer than the gap between two meta-steps,
 // short enough that a team left idle soon stops using its cores.
@@ -152,7 +124,7 @@ void ThreadTeam::run(const std::function<void(int)>& fn) {
     record(std::current_exception());
   }
   const int workers = static_cast<int>(workers_.size());
-  spin_until([&] { return finished_.load(std::memory_order_acquire) == workers; }, std::chrono::hours(24 * 365));
+  spin_until([&] { return finished_.load(std::memory_order_acquire) == workers; });
   job_ = nullptr;
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }

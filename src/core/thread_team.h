@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -25,6 +26,27 @@
 #include <vector>
 
 namespace metaids::core {
+
+// Waits until done() holds (another thread makes it so): a pause instruction between the first
+// few thousand tries, then yields (the thread waited for may need this core, when there are
+// more threads than cores). Returns false if `patience` passes first (checked only once
+// yielding; the default waits for ever).
+template <typename Done>
+bool spin_until(Done done, std::chrono::microseconds patience = std::chrono::microseconds::max()) {
+  const bool forever = patience == std::chrono::microseconds::max();
+  const auto give_up = forever ? std::chrono::steady_clock::time_point::max() : std::chrono::steady_clock::now() + patience;
+  for (int spins = 0; !done(); ++spins) {
+    if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+      if (!forever && spins % 64 == 0 && std::chrono::steady_clock::now() > give_up) return false;
+    }
+  }
+  return true;
+}
 
 class ThreadTeam {
  public:

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -71,17 +70,11 @@ Task<float> MetaTrainer::draw_task() {
 
 namespace {
 
-// Waits until done() holds (another thread makes it so) unless `failed` is set; spins
-// briefly, then yields (the thread it waits for may share this core when there are more
-// threads than cores).
+// Waits until done() holds unless `failed` is set (then returns false).
 template <typename Done>
 bool wait_until(Done done, const std::atomic<bool>& failed) {
-  for (int spins = 0; !done();) {
-    if (failed.load(std::memory_order_relaxed)) return false;
-    if (spins < 4096) ++spins;
-    else std::this_thread::yield();
-  }
-  return true;
+  return core::spin_until([&] { return failed.load(std::memory_order_relaxed) || done(); }) &&
+         !failed.load(std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -144,7 +137,6 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
     adam_.update_into(phi_, phi_next_, gradient_, begin, count);
   };
   auto all_finite = [&] { return std::all_of(finite.begin(), finite.end(), [](char f) { return f != 0; }); };
-  const int threads = std::max(1, std::min(config_.threads, n));
   // One thread: the same sums, in task order within each half.
   auto step_alone = [&] {
     Scratch<float>& scratch = scratch_[0];
@@ -159,7 +151,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
     }
     for (int c = 0; c < chunks; ++c) combine_and_update(c, front_end, front_end - 1);
   };
-  if (threads == 1 || !team_ || team_->size() == 1) {
+  if (!team_ || n == 1) {
     step_alone();
   } else {
     std::atomic<bool> failed{false};
