@@ -1,10 +1,11 @@
 // A fixed team of threads that run one function together, again and again: the meta-trainer's
-// fork and join, once per meta-step.
+// fork and join, once per meta-step (and its validation loop).
 //
 // Why not an OpenMP parallel region: on the two-vCPU machines we measure on, an empty
 // `#pragma omp parallel num_threads(2)` costs about 3 µs per fork and join (libgomp sets up a
 // team each time), this team about 0.5 µs (one cache line each way). A ProtoNet meta-step on two
-// threads takes about 370 µs, so the difference is close to 1 % of it (docs/performance.md).
+// threads takes 330–370 µs, so the difference is close to 1 % of it; and libgomp's threads spin
+// for milliseconds after a region, taking cores from whatever runs next (docs/performance.md).
 //
 // Outside the trainer, `parallel_for` (meta/trainer.h) runs independent work items (episodes)
 // on a short-lived team: so a program's threads are all of this kind, and no team of one kind

@@ -27,9 +27,9 @@ class Adam {
   // and a step given up halfway (say, on a non-finite gradient) changes nothing: for ranges
   // covering the vector, θ's new values go into `theta_out` and m's and v's into staging
   // vectors; commit() then makes the staged moments current (the caller swaps θ and
-  // theta_out) and counts the step. Keep the split fixed (ranges
-  // starting at multiples of the SIMD width): Eigen's vectorised float square root is not the
-  // scalar one, so a split that moved could change the last bit.
+  // theta_out) and counts the step. Keep the split fixed (ranges starting at multiples of the
+  // SIMD width): Eigen's vectorised float square root is not the scalar one, so a split that
+  // moved could change the last bit.
   void update_into(const Vector<S>& theta, Vector<S>& theta_out, const Vector<S>& gradient, Eigen::Index begin,
                    Eigen::Index count);
   void commit() {
