@@ -23,25 +23,37 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 }
 }  // namespace
 
-// A file, plain (stdio) or gzip (zlib).
+// A file, plain (stdio) or gzip (zlib), or text in memory read a chunk at a time.
 struct CsvReader::Input {
   std::FILE* file = nullptr;
   gzFile gz = nullptr;
   std::string path;
+  std::string_view memory;     // chunked memory input
+  size_t memory_position = 0;
+  bool truncated = false;      // the gzip stream ended before its end marker
   ~Input() {
     if (file != nullptr) std::fclose(file);
     if (gz != nullptr) gzclose(gz);
   }
-  // Reads up to `n` bytes; 0 at end of input.
+  // Reads up to `n` bytes; 0 at end of input (`truncated` set if it came too early).
   size_t read(char* out, size_t n) {
     if (gz != nullptr) {
-      const int got = gzread(gz, out, static_cast<unsigned>(n));
-      if (got < 0) {
-        int code = 0;
-        const char* message = gzerror(gz, &code);
-        fail("cannot decompress {}: {}", path, message != nullptr ? message : "zlib error");
-      }
+      const int got = gzread(gz, out, static_cast<unsigned>(std::min<size_t>(n, 1u << 30)));
+      int code = Z_OK;
+      const char* message = gzerror(gz, &code);
+      if (got < 0 || (code != Z_OK && code != Z_BUF_ERROR))
+        fail("cannot decompress {}: {}", path, message != nullptr && *message != '\0' ? message : "zlib error");
+      // gzread does not call a stream that stops short an error: it returns what it could
+      // decompress, then 0, and leaves Z_BUF_ERROR ("unexpected end of file") in gzerror.
+      // Concatenated members are read through; only the last one's end marker ends the input.
+      if (got == 0 && code == Z_BUF_ERROR) truncated = true;
       return static_cast<size_t>(got);
+    }
+    if (file == nullptr) {
+      const size_t got = std::min(n, memory.size() - memory_position);
+      std::memcpy(out, memory.data() + memory_position, got);
+      memory_position += got;
+      return got;
     }
     const size_t got = std::fread(out, 1, n, file);
     if (got < n && std::ferror(file) != 0) fail("cannot read {}: {}", path, std::strerror(errno));
@@ -76,6 +88,15 @@ CsvReader::CsvReader(std::string_view text, std::string_view source_name, char d
   eof_ = true;
 }
 
+CsvReader::CsvReader(std::string_view text, std::string_view source_name, char delimiter, size_t chunk_bytes)
+    : input_(std::make_unique<Input>()), source_name_(source_name), delimiter_(delimiter) {
+  input_->path = source_name_;
+  input_->memory = text;
+  buffer_.resize(std::max<size_t>(chunk_bytes, 1));
+  data_ = buffer_.data();
+  refill();
+}
+
 CsvReader::~CsvReader() = default;
 
 bool CsvReader::refill() {
@@ -95,7 +116,31 @@ bool CsvReader::refill() {
     }
     size_ += got;
   }
+  if (input_->truncated)
+    fail("{}: the gzip data ends early, in line {} (the file is truncated or damaged)", source_name_,
+         line_ + static_cast<uint64_t>(std::count(buffer_.data(), buffer_.data() + size_, '\n')));
   return true;
+}
+
+uint64_t CsvReader::line_at(size_t record_start, size_t offset) const {
+  return line_ + static_cast<uint64_t>(std::count(data_ + record_start, data_ + offset, '\n'));
+}
+
+void CsvReader::fail_unterminated_quote(size_t record_start, size_t quote, bool at_end) const {
+  if (at_end)
+    fail("{}:{}: a quoted field opens here and is never closed (unterminated quote)", source_name_,
+         line_at(record_start, quote));
+  fail("{}:{}: a quoted field opens here and is not closed within {} (unterminated quote?)", source_name_,
+       line_at(record_start, quote), describe_bytes(limits_.max_record_bytes));
+}
+
+void CsvReader::fail_too_long(size_t) const {
+  fail("{}:{}: {} is longer than {} (the limit)", source_name_, line_, limits_.record_name,
+       describe_bytes(limits_.max_record_bytes));
+}
+
+void CsvReader::fail_too_many_fields() const {
+  fail("{}:{}: more than {} fields in {} (the limit)", source_name_, line_, limits_.max_fields, limits_.record_name);
 }
 
 bool CsvReader::next_record(std::vector<std::string_view>& fields) {
@@ -125,6 +170,8 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
     size_t record_end = 0;  // one past the line break (or size at end of input)
     bool any_quoted = false;
     bool need_more = false;
+    size_t open_quote = std::string_view::npos;  // where a quoted field still open began
+    const size_t max_fields = limits_.max_fields;
     spans_.clear();
     for (;;) {
       if (p < size && data[p] == '"') {
@@ -147,13 +194,10 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
           break;
         }
         if (close == std::string_view::npos) {
-          if (!eof_) {
-            need_more = true;
-            break;
-          }
-          // Unterminated quote at end of input: the field runs to the end.
-          spans_.push_back({p + 1, size - (p + 1), unescape});
-          record_end = size;
+          // Never guess where a field left open ends: read on, or refuse at the end.
+          if (eof_) fail_unterminated_quote(start, p, true);
+          open_quote = p;
+          need_more = true;
           break;
         }
         size_t after = close + 1;
@@ -163,6 +207,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
           need_more = true;
           break;
         }
+        if (spans_.size() >= max_fields) fail_too_many_fields();
         if (end == after || (end == after + 1 && data[after] == '\r')) {
           spans_.push_back({p + 1, close - (p + 1), unescape});
         } else {
@@ -181,6 +226,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
         }
         p = end + 1;
         if (p >= size && eof_) {  // trailing delimiter at end of input: one more empty field
+          if (spans_.size() >= max_fields) fail_too_many_fields();
           spans_.push_back({p, 0, false});
           record_end = size;
           break;
@@ -200,6 +246,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
       size_t field_end = end;
       const bool at_line_end = end >= size || data[end] == '\n';
       if (at_line_end && field_end > p && data[field_end - 1] == '\r') --field_end;
+      if (spans_.size() >= max_fields) fail_too_many_fields();
       spans_.push_back({p, field_end - p, false});
       if (at_line_end) {
         record_end = end >= size ? size : end + 1;
@@ -207,18 +254,25 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
       }
       p = end + 1;
       if (p >= size && eof_) {
+        if (spans_.size() >= max_fields) fail_too_many_fields();
         spans_.push_back({p, 0, false});
         record_end = size;
         break;
       }
     }
     if (need_more) {
-      // The record straddles the chunk end: keep it and read more, then parse it again.
+      // The record straddles the chunk end: keep it and read more, then parse it again (a
+      // record over the limit is refused first, so the buffer stays bounded).
+      if (size - start > limits_.max_record_bytes) {
+        if (open_quote != std::string_view::npos) fail_unterminated_quote(start, open_quote, false);
+        fail_too_long(start);
+      }
       position_ = start;
       refill();
       continue;
     }
     // A complete record in [start, record_end).
+    if (record_end - start > limits_.max_record_bytes) fail_too_long(start);
     const uint64_t newlines =
         any_quoted ? static_cast<uint64_t>(std::count(data + start, data + record_end, '\n'))
                    : (record_end > start && data[record_end - 1] == '\n' ? 1 : 0);
@@ -299,6 +353,12 @@ CellKind parse_float_cell(std::string_view cell, float& value) {
   }
   value = 0.0f;
   return CellKind::unparseable;
+}
+
+std::string describe_bytes(size_t bytes) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  if (bytes >= kMiB && bytes % kMiB == 0) return fmt::format("{} MiB", bytes / kMiB);
+  return fmt::format("{} bytes", bytes);
 }
 
 }  // namespace metaids::data

@@ -9,6 +9,9 @@
 #include <new>
 #include <map>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "data/csv_reader.h"
@@ -21,10 +24,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
-}
-
-bool contains(const std::vector<std::string>& list, std::string_view name) {
-  return std::find(list.begin(), list.end(), name) != list.end();
 }
 
 
@@ -44,21 +43,28 @@ void advise_huge_pages(void* data, size_t bytes) {
 // Accumulates the rows of one or more files (same feature columns) into one table.
 class TableBuilder {
  public:
-  explicit TableBuilder(const DatasetSchema& schema) : schema_(schema) {}
+  explicit TableBuilder(const DatasetSchema& schema)
+      : schema_(schema),
+        drop_(schema.drop_columns.begin(), schema.drop_columns.end()),
+        categorical_names_(schema.categorical_columns.begin(), schema.categorical_columns.end()) {}
 
   void add(CsvReader& reader) {
     LoadReport& rep = report_;
     rep.files.push_back(reader.source_name());
     const uint64_t first_row = class_ids_.size();
     std::vector<std::string_view> fields;
-    // Column names.
+    // Column names. The header has tighter limits than data records (docs/security.md).
     std::vector<std::string> names;
     if (schema_.has_header) {
-      if (!reader.next_record(fields)) {  // empty file: nothing to add
+      reader.set_limits({kMaxHeaderBytes, kMaxColumns, "the header"});
+      const bool any = reader.next_record(fields);
+      reader.set_limits(CsvLimits{});
+      if (!any) {  // empty file: nothing to add
         sources_.push_back({reader.source_name(), first_row, 0});
         rep.bytes += reader.bytes_consumed();
         return;
       }
+      names.reserve(fields.size());
       for (const auto f : fields) {
         std::string name(trim(f));
         if (auto it = schema_.column_aliases.find(name); it != schema_.column_aliases.end()) name = it->second;
@@ -68,6 +74,7 @@ class TableBuilder {
       names = schema_.column_names;
     }
     const size_t column_count = names.size();
+    // Every look-up below is a hash look-up: a header of n columns costs O(n), not O(n²).
     // The label column.
     size_t label_index = column_count;
     if (schema_.label_column.size() > 1 && schema_.label_column[0] == '#' && schema_.label_column.size() <= 7 &&
@@ -89,50 +96,51 @@ class TableBuilder {
     // Roles and the mapping onto the table's columns.
     std::vector<std::pair<size_t, size_t>> feature_columns;      // (csv index, table column)
     std::vector<std::pair<size_t, size_t>> categorical_columns;  // (csv index, categorical slot)
-    std::vector<std::string> file_features;
-    std::vector<std::string> file_categoricals;
+    std::vector<std::string_view> file_features;                 // views into `names`
+    std::vector<std::string_view> file_categoricals;
+    NameSet seen;
     for (size_t i = 0; i < column_count; ++i) {
       if (i == label_index || i == timestamp_index) continue;
       const std::string& name = names[i];
-      if (name.empty() || contains(schema_.drop_columns, name)) continue;
-      if (contains(schema_.categorical_columns, name)) {
-        require(!contains(file_categoricals, name), "{}: column '{}' appears twice", reader.source_name(), name);
-        file_categoricals.push_back(name);
-      } else {
-        require(!contains(file_features, name), "{}: column '{}' appears twice", reader.source_name(), name);
-        file_features.push_back(name);
-      }
+      if (name.empty() || drop_.count(name) != 0) continue;
+      require(seen.insert(name).second, "{}: column '{}' appears twice", reader.source_name(), name);
+      (categorical_names_.count(name) != 0 ? file_categoricals : file_features).push_back(name);
     }
     if (first_file_) {
-      feature_names_ = file_features;
-      for (const auto& name : file_categoricals) categorical_.push_back({name, {}, {}});
+      feature_names_.assign(file_features.begin(), file_features.end());
+      for (size_t c = 0; c < feature_names_.size(); ++c) feature_index_.emplace(feature_names_[c], c);
+      for (const auto name : file_categoricals) {
+        categorical_index_.emplace(std::string(name), categorical_.size());
+        categorical_.push_back({std::string(name), {}, {}});
+      }
       lookups_.resize(categorical_.size());
       has_timestamps_ = file_has_timestamps;
       first_file_ = false;
     } else {
       std::vector<std::string> missing, extra;
+      const NameSet file_feature_set(file_features.begin(), file_features.end());
+      const NameSet file_categorical_set(file_categoricals.begin(), file_categoricals.end());
       for (const auto& n : feature_names_)
-        if (!contains(file_features, n)) missing.push_back(n);
-      for (const auto& n : file_features)
-        if (!contains(feature_names_, n)) extra.push_back(n);
+        if (file_feature_set.count(n) == 0) missing.emplace_back(n);
+      for (const auto n : file_features)
+        if (feature_index_.count(std::string(n)) == 0) extra.emplace_back(n);
       for (const auto& c : categorical_)
-        if (!contains(file_categoricals, c.name)) missing.push_back(c.name);
-      require(missing.empty() && extra.empty() && file_categoricals.size() == categorical_.size(),
-              "{}: columns differ from {} (missing: {}; extra: {})", reader.source_name(), report_.files.front(),
-              missing.empty() ? "none" : fmt::format("{}", fmt::join(missing, ", ")),
-              extra.empty() ? "none" : fmt::format("{}", fmt::join(extra, ", ")));
+        if (file_categorical_set.count(c.name) == 0) missing.push_back(c.name);
+      for (const auto n : file_categoricals)
+        if (categorical_index_.count(std::string(n)) == 0) extra.emplace_back(n);
+      require(missing.empty() && extra.empty(), "{}: columns differ from {} (missing: {}; extra: {})",
+              reader.source_name(), report_.files.front(), list_some(missing), list_some(extra));
       require(file_has_timestamps == has_timestamps_, "{}: has {}timestamp column '{}' unlike {}", reader.source_name(),
               file_has_timestamps ? "a " : "no ", schema_.timestamp_column, report_.files.front());
     }
     for (size_t i = 0; i < column_count; ++i) {
       if (i == label_index || i == timestamp_index) continue;
       const std::string& name = names[i];
-      if (auto it = std::find(feature_names_.begin(), feature_names_.end(), name); it != feature_names_.end() &&
-                                                                               !contains(schema_.drop_columns, name) &&
-                                                                               !contains(schema_.categorical_columns, name))
-        feature_columns.emplace_back(i, static_cast<size_t>(it - feature_names_.begin()));
-      for (size_t c = 0; c < categorical_.size(); ++c)
-        if (categorical_[c].name == name) categorical_columns.emplace_back(i, c);
+      if (name.empty() || drop_.count(name) != 0) continue;
+      if (const auto it = feature_index_.find(name); it != feature_index_.end())
+        feature_columns.emplace_back(i, it->second);
+      else if (const auto c = categorical_index_.find(name); c != categorical_index_.end())
+        categorical_columns.emplace_back(i, c->second);
     }
 
     const size_t feature_count = feature_names_.size();
@@ -287,7 +295,22 @@ class TableBuilder {
     return row;
   }
 
+  // Names as views into strings that outlive the builder's use of them (the schema's, a file's).
+  using NameSet = std::unordered_set<std::string_view>;
+
+  // At most 20 names, then "... (n in all)": messages stay one readable line.
+  static std::string list_some(const std::vector<std::string>& names) {
+    if (names.empty()) return "none";
+    constexpr size_t kShown = 20;
+    if (names.size() <= kShown) return fmt::format("{}", fmt::join(names, ", "));
+    return fmt::format("{}, ... ({} in all)", fmt::join(names.begin(), names.begin() + kShown, ", "), names.size());
+  }
+
   const DatasetSchema& schema_;
+  const NameSet drop_;               // views into schema_.drop_columns
+  const NameSet categorical_names_;  // views into schema_.categorical_columns
+  std::unordered_map<std::string, size_t> feature_index_;      // feature name → table column
+  std::unordered_map<std::string, size_t> categorical_index_;  // categorical name → slot
   struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
   };

@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/csv_reader.h"
 
 namespace metaids::data {
 
@@ -95,6 +96,8 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
     s.has_header = json["has_header"].get<bool>();
   }
   if (json.contains("column_names")) s.column_names = get_strings(json, "column_names");
+  require(s.column_names.size() <= kMaxColumns, "schema: 'column_names' has {} names, more than {} (the limit)",
+          s.column_names.size(), kMaxColumns);
   require(s.has_header || !s.column_names.empty(), "schema: 'column_names' is required when 'has_header' is false");
   if (json.contains("delimiter")) {
     const std::string d = get_string(json, "delimiter");

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <chrono>
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
+#include "data/csv_reader.h"
 #include "data/temp_dir.h"
 
 namespace metaids::data {
@@ -136,11 +139,107 @@ TEST(Loader, MissingFileIsAnError) {
 }
 
 TEST(Loader, GarbageNeverCrashes) {
-  // Binary junk, lone quotes, NULs: counted, not thrown.
+  // Binary junk, NULs, quotes in the middle of cells: counted, not thrown.
   std::string junk = "id,a,b,label\n";
-  for (int i = 0; i < 2000; ++i) junk.push_back(static_cast<char>((i * 7919) % 256));
-  junk += "\n\"\n,,,\n";
+  for (int i = 0; i < 2000; ++i) {
+    const char c = static_cast<char>((i * 7919) % 256);
+    junk.push_back(c == '"' ? 'q' : c);
+  }
+  junk += "\n,,,\nx\"y,1,2,ok\n";
   EXPECT_NO_THROW(load_csv_text(junk, simple_schema(), "junk"));
+  // A quote that opens a cell and is never closed would swallow the rest of the file: refused.
+  EXPECT_THROW(load_csv_text(junk + "\"\n,,,\n", simple_schema(), "junk"), Error);
+}
+
+// The message of the metaids::Error thrown by `f`, or "" when it throws nothing.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Loader, UnterminatedQuoteNamesFileAndLine) {
+  const std::string m = error_of([] {
+    load_csv_text("id,a,b,label\n1,1,1,ok\n2,\"2,2,ok\n3,3,3,ok\n4,4,4,ok\n", simple_schema(), "flows.csv");
+  });
+  EXPECT_NE(m.find("flows.csv:3:"), std::string::npos) << m;
+  EXPECT_NE(m.find("quote"), std::string::npos) << m;
+}
+
+TEST(Loader, TruncatedGzipIsAnError) {
+  test::TempDir dir;
+  std::string text = "id,a,b,label\n";
+  for (int i = 0; i < 100000; ++i) text += std::to_string(i) + "," + std::to_string(i % 97) + ",3,ok\n";
+  const auto whole = dir.path() / "flows.csv.gz";
+  gzFile gz = gzopen(whole.c_str(), "wb");
+  gzwrite(gz, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(gz);
+  EXPECT_EQ(load_dataset(whole, simple_schema()).rows(), 100000u);
+  const auto size = std::filesystem::file_size(whole);
+  std::filesystem::resize_file(whole, size / 2);
+  const std::string m = error_of([&] { load_dataset(whole, simple_schema()); });
+  EXPECT_NE(m.find(whole.string()), std::string::npos) << m;
+  EXPECT_NE(m.find("ends early"), std::string::npos) << m;
+}
+
+// "c0,c1,...,c{n-1},label" and one data row.
+std::string wide_csv(size_t columns) {
+  std::string text;
+  for (size_t i = 0; i < columns; ++i) text.append("c").append(std::to_string(i)).append(",");
+  text += "label\n";
+  for (size_t i = 0; i < columns; ++i) text += "1,";
+  text += "ok\n";
+  return text;
+}
+
+TEST(Loader, WideHeaderIsLinear) {
+  // 100 000 columns (the limit) took minutes when each column was looked up in lists.
+  const std::string text = wide_csv(kMaxColumns - 1);
+  const auto start = std::chrono::steady_clock::now();
+  const auto t = load_csv_text(text, simple_schema(), "wide.csv");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(t.feature_count(), kMaxColumns - 1);
+  EXPECT_EQ(t.rows(), 1u);
+  EXPECT_LT(seconds, 10.0);  // linear: well under a second, even under the sanitizers
+  // Directories compare the columns of each file with the first: linear too.
+  test::TempDir dir;
+  dir.write("a.csv", text);
+  dir.write("b.csv", text);
+  EXPECT_EQ(load_dataset(dir.path(), simple_schema()).rows(), 2u);
+}
+
+TEST(Loader, HeaderSizeIsBounded) {
+  const std::string too_many = error_of([] { load_csv_text(wide_csv(kMaxColumns), simple_schema(), "wide.csv"); });
+  EXPECT_NE(too_many.find("wide.csv:1:"), std::string::npos) << too_many;
+  EXPECT_NE(too_many.find("100000"), std::string::npos) << too_many;
+  // Fewer columns but long names: more than 1 MiB of header text.
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += std::string(600, 'n') + std::to_string(i) + ",";
+  text += "label\n1,ok\n";
+  const std::string too_long = error_of([&] { load_csv_text(text, simple_schema(), "long.csv"); });
+  EXPECT_NE(too_long.find("long.csv:1: the header is longer than 1 MiB"), std::string::npos) << too_long;
+  // Data records are bounded too (16 MiB), so a file without line breaks cannot fill memory.
+  std::string rows = "a,label\n";
+  rows.append(kMaxRecordBytes + 10, '7').append("\n");
+  const std::string long_row = error_of([&] { load_csv_text(rows, simple_schema(), "r.csv"); });
+  EXPECT_NE(long_row.find("r.csv:2:"), std::string::npos) << long_row;
+  // A schema without a header is bounded in the same way.
+  nlohmann::json names = nlohmann::json::array();
+  for (size_t i = 0; i <= kMaxColumns; ++i) names.push_back(std::string("c").append(std::to_string(i)));
+  EXPECT_NE(error_of([&] {
+              parse_schema({{"label_column", "c0"}, {"benign_label", "x"}, {"has_header", false}, {"column_names", names}});
+            }).find("100000"),
+            std::string::npos);
+}
+
+TEST(Loader, DuplicateColumnsAreStillAnError) {
+  EXPECT_NE(error_of([] { load_csv_text("id,a,b,a,label\n1,1,1,1,ok\n", simple_schema(), "t"); })
+                .find("column 'a' appears twice"),
+            std::string::npos);
 }
 
 TEST(Loader, SeededMutationsNeverCrash) {
