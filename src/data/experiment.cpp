@@ -4,8 +4,8 @@
 #include <numeric>
 #include <set>
 
-#include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/json_input.h"
 #include "data/loaders.h"
 
 namespace metaids::data {
@@ -13,24 +13,25 @@ namespace metaids::data {
 namespace {
 
 void reject_unknown(const nlohmann::json& object, const std::string& where, const std::set<std::string>& known) {
-  require(object.is_object(), "config: '{}' must be an object", where);
+  require(object.is_object(), "config: {} must be an object (got {})", where.empty() ? "the file" : "'" + where + "'",
+          short_json(object));
   for (const auto& [key, value] : object.items())
-    require(known.count(key) == 1, "config: unknown key '{}{}' (known: {})", where.empty() ? "" : where + ".", key,
-            fmt::join(known, ", "));
+    require(known.count(key) == 1, "config: unknown key {}{} (known: {})", short_text(key),
+            where.empty() ? "" : " in '" + where + "'", fmt::join(known, ", "));
 }
 
 std::string get_string(const nlohmann::json& o, const char* key, const std::string& where) {
   const auto& v = o.at(key);
-  require(v.is_string(), "config: '{}.{}' must be a string (got {})", where, key, v.dump());
+  require(v.is_string(), "config: '{}.{}' must be a string (got {})", where, key, short_json(v));
   return v.get<std::string>();
 }
 
 std::vector<std::string> get_strings(const nlohmann::json& o, const char* key, const std::string& where) {
   const auto& v = o.at(key);
-  require(v.is_array(), "config: '{}.{}' must be an array of strings", where, key);
+  require(v.is_array(), "config: '{}.{}' must be an array of strings (got {})", where, key, short_json(v));
   std::vector<std::string> out;
   for (const auto& item : v) {
-    require(item.is_string(), "config: '{}.{}' must be an array of strings (got {})", where, key, item.dump());
+    require(item.is_string(), "config: '{}.{}' must be an array of strings (got {} in it)", where, key, short_json(item));
     out.push_back(item.get<std::string>());
   }
   return out;
@@ -38,7 +39,7 @@ std::vector<std::string> get_strings(const nlohmann::json& o, const char* key, c
 
 int64_t get_integer(const nlohmann::json& o, const char* key, const std::string& where, int64_t low, int64_t high) {
   const auto& v = o.at(key);
-  require(v.is_number_integer(), "config: '{}.{}' must be an integer (got {})", where, key, v.dump());
+  require(v.is_number_integer(), "config: '{}.{}' must be an integer (got {})", where, key, short_json(v));
   const auto value = v.get<int64_t>();
   require(value >= low && value <= high, "config: '{}.{}' = {} is out of range [{}, {}]", where, key, value, low, high);
   return value;
@@ -46,7 +47,7 @@ int64_t get_integer(const nlohmann::json& o, const char* key, const std::string&
 
 uint64_t get_seed(const nlohmann::json& v, const std::string& what) {
   require(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0),
-          "config: '{}' must be a non-negative integer (got {})", what, v.dump());
+          "config: '{}' must be a non-negative integer (got {})", what, short_json(v));
   return v.get<uint64_t>();
 }
 
@@ -90,6 +91,7 @@ nlohmann::json ExperimentConfig::to_json() const {
 
 ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
   reject_unknown(json, "", {"name", "description", "dataset", "split", "episodes", "seeds", "training", "methods"});
+  require_json_depth(json, "config");  // before any copy or comparison, which would recurse
   ExperimentConfig c;
   require(json.contains("name") && json.contains("dataset") && json.contains("split"),
           "config: 'name', 'dataset' and 'split' are required");
@@ -109,7 +111,7 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
                   "validation_family", "benign_train_fraction", "min_family_rows"});
   if (s.contains("kind")) c.split_kind = get_string(s, "kind", "split");
   require(c.split_kind == "families" || c.split_kind == "train_test_files",
-          "config: 'split.kind' must be \"families\" or \"train_test_files\" (got \"{}\")", c.split_kind);
+          "config: 'split.kind' must be \"families\" or \"train_test_files\" (got {})", short_text(c.split_kind));
   if (s.contains("benign_label")) c.benign_label = get_string(s, "benign_label", "split");
   if (s.contains("meta_train_families")) c.meta_train_families = get_strings(s, "meta_train_families", "split");
   if (s.contains("meta_test_families")) c.meta_test_families = get_strings(s, "meta_test_families", "split");
@@ -137,24 +139,28 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
   std::set<std::string> seen;
   for (const auto* group : {&c.meta_train_families, &c.meta_test_families, &c.rare_families})
     for (const auto& f : *group) {
-      require(seen.insert(f).second, "config: family '{}' is listed twice", f);
-      require(f != c.benign_label || c.benign_label.empty(), "config: the benign label '{}' is listed as a family", f);
+      require(seen.insert(f).second, "config: family {} is listed twice", short_text(f));
+      require(f != c.benign_label || c.benign_label.empty(), "config: the benign label {} is listed as a family",
+              short_text(f));
     }
   if (!c.validation_family.empty() && !c.meta_train_families.empty())
     require(std::find(c.meta_train_families.begin(), c.meta_train_families.end(), c.validation_family) !=
                 c.meta_train_families.end(),
-            "config: validation family '{}' must be one of the meta-train families", c.validation_family);
+            "config: validation family {} must be one of the meta-train families", short_text(c.validation_family));
 
   if (json.contains("episodes")) {
     const auto& e = json["episodes"];
     reject_unknown(e, "episodes",
                    {"shots", "query", "episodes", "classification_ways", "rare_shots", "rare_query_max", "test_seed"});
     if (e.contains("shots")) {
-      require(e["shots"].is_array() && !e["shots"].empty(), "config: 'episodes.shots' must be a non-empty array");
+      require(e["shots"].is_array() && !e["shots"].empty(), "config: 'episodes.shots' must be a non-empty array (got {})",
+              short_json(e["shots"]));
       c.episodes.shots.clear();
+      std::set<int> seen_shots;
       for (const auto& k : e["shots"]) {
         require(k.is_number_integer() && k.get<int64_t>() >= 1 && k.get<int64_t>() <= 1000,
-                "config: 'episodes.shots' entries must be integers in [1, 1000] (got {})", k.dump());
+                "config: 'episodes.shots' entries must be integers in [1, 1000] (got {})", short_json(k));
+        require(seen_shots.insert(k.get<int>()).second, "config: 'episodes.shots': K = {} is listed twice", k.get<int>());
         c.episodes.shots.push_back(k.get<int>());
       }
     }
@@ -168,23 +174,31 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
     if (e.contains("test_seed")) c.episodes.test_seed = get_seed(e["test_seed"], "episodes.test_seed");
   }
   if (json.contains("seeds")) {
-    require(json["seeds"].is_array() && !json["seeds"].empty(), "config: 'seeds' must be a non-empty array");
+    require(json["seeds"].is_array() && !json["seeds"].empty(), "config: 'seeds' must be a non-empty array (got {})",
+            short_json(json["seeds"]));
+    require(json["seeds"].size() <= kMaxSeeds, "config: 'seeds' has {} entries; at most {} are allowed",
+            json["seeds"].size(), kMaxSeeds);
     c.seeds.clear();
-    for (const auto& v : json["seeds"]) c.seeds.push_back(get_seed(v, "seeds"));
+    std::set<uint64_t> seen_seeds;
+    for (const auto& v : json["seeds"]) {
+      c.seeds.push_back(get_seed(v, "seeds"));
+      require(seen_seeds.insert(c.seeds.back()).second, "config: seed {} is listed twice in 'seeds'", c.seeds.back());
+    }
   }
   if (json.contains("training")) {
-    require(json["training"].is_object(), "config: 'training' must be an object");
+    require(json["training"].is_object(), "config: 'training' must be an object (got {})", short_json(json["training"]));
     c.training = json["training"];
   }
   if (json.contains("methods")) {
-    require(json["methods"].is_object() || json["methods"].is_array(), "config: 'methods' must be an object or array");
+    require(json["methods"].is_object() || json["methods"].is_array(), "config: 'methods' must be an object or array (got {})",
+            short_json(json["methods"]));
     c.methods = json["methods"];
   }
   return c;
 }
 
 ExperimentConfig load_experiment_config(const std::filesystem::path& path) {
-  const nlohmann::json json = read_json_file(path);
+  const nlohmann::json json = read_json_bounded(path);
   ExperimentConfig c;
   try {
     c = parse_experiment_config(json);

@@ -14,7 +14,8 @@
 //    families with ≥ min_family_rows rows there; meta-test = test-file rows of the benign
 //    label and of families absent from the train file with ≥ min_family_rows rows in the
 //    test file. Families may also be listed explicitly; the rule then checks them.
-// Unknown keys are rejected; numbers are bounds-checked.
+// Unknown keys are rejected; numbers are bounds-checked; seeds and K values must be distinct; a
+// config file is at most 16 MiB and nested at most 32 levels (data/json_input.h).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -24,10 +25,13 @@
 #include <vector>
 
 #include "data/feature_table.h"
+#include "data/json_input.h"
 #include "data/schema.h"
 #include "data/transform.h"
 
 namespace metaids::data {
+
+inline constexpr size_t kMaxSeeds = 1000;  // entries of 'seeds' (and of --seeds)
 
 struct EpisodeSettings {
   std::vector<int> shots{1, 5, 10};   // K values, each in [1, 1000]

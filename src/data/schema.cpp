@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <set>
 
-#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/csv_reader.h"
+#include "data/json_input.h"
 
 namespace metaids::data {
 
@@ -24,21 +24,21 @@ Policy parse_policy(const nlohmann::json& value, const char* key, std::initializ
       if (value.get<std::string>() == name) return policy;
   }
   for (const auto& [name, policy] : options) allowed += std::string(allowed.empty() ? "" : ", ") + name;
-  fail("schema: bad_rows.{} must be one of {} (got {})", key, allowed, value.dump());
+  fail("schema: bad_rows.{} must be one of {} (got {})", key, allowed, short_json(value));
 }
 
 std::string get_string(const nlohmann::json& json, const char* key) {
   const auto& v = json.at(key);
-  require(v.is_string(), "schema: '{}' must be a string (got {})", key, v.dump());
+  require(v.is_string(), "schema: '{}' must be a string (got {})", key, short_json(v));
   return v.get<std::string>();
 }
 
 std::vector<std::string> get_strings(const nlohmann::json& json, const char* key) {
   const auto& v = json.at(key);
-  require(v.is_array(), "schema: '{}' must be an array of strings (got {})", key, v.dump());
+  require(v.is_array(), "schema: '{}' must be an array of strings (got {})", key, short_json(v));
   std::vector<std::string> out;
   for (const auto& item : v) {
-    require(item.is_string(), "schema: '{}' must be an array of strings (got {})", key, item.dump());
+    require(item.is_string(), "schema: '{}' must be an array of strings (got {} in it)", key, short_json(item));
     out.push_back(item.get<std::string>());
   }
   return out;
@@ -67,17 +67,18 @@ nlohmann::json DatasetSchema::to_json() const {
 }
 
 DatasetSchema parse_schema(const nlohmann::json& json) {
-  require(json.is_object(), "schema: expected a JSON object");
+  require(json.is_object(), "schema: expected a JSON object (got {})", short_json(json));
+  require_json_depth(json, "schema");
   static const std::set<std::string> known{"name",          "label_column",        "benign_label",
                                            "drop_columns",  "categorical_columns", "timestamp_column",
                                            "has_header",    "column_names",        "delimiter",
                                            "label_strip_suffix", "column_aliases", "bad_rows", "format"};
   for (const auto& [key, value] : json.items())
-    require(known.count(key) == 1, "schema: unknown key '{}' (known: {})", key, fmt::join(known, ", "));
+    require(known.count(key) == 1, "schema: unknown key {} (known: {})", short_text(key), fmt::join(known, ", "));
   DatasetSchema s;
   if (json.contains("format")) {
     const std::string format = get_string(json, "format");
-    require(format == "csv", "schema: 'format' must be \"csv\" (got \"{}\")", format);
+    require(format == "csv", "schema: 'format' must be \"csv\" (got {})", short_text(format));
   }
   require(json.contains("label_column"), "schema: 'label_column' is required");
   require(json.contains("benign_label"), "schema: 'benign_label' is required");
@@ -86,7 +87,7 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
   require(!s.label_column.empty(), "schema: 'label_column' is empty");
   if (s.label_column.size() > 1 && s.label_column[0] == '#')
     require(s.label_column.size() <= 7 && s.label_column.find_first_not_of("0123456789", 1) == std::string::npos,
-            "schema: 'label_column' \"{}\" must be a column name or '#' and a column number", s.label_column);
+            "schema: 'label_column' {} must be a column name or '#' and a column number", short_text(s.label_column));
   s.benign_label = get_string(json, "benign_label");
   if (json.contains("drop_columns")) s.drop_columns = get_strings(json, "drop_columns");
   if (json.contains("categorical_columns")) s.categorical_columns = get_strings(json, "categorical_columns");
@@ -102,7 +103,7 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
   if (json.contains("delimiter")) {
     const std::string d = get_string(json, "delimiter");
     require(d.size() == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r',
-            "schema: 'delimiter' must be one character other than a quote or line break (got \"{}\")", d);
+            "schema: 'delimiter' must be one character other than a quote or line break (got {})", short_text(d));
     s.delimiter = d[0];
   }
   if (json.contains("label_strip_suffix")) s.label_strip_suffix = get_string(json, "label_strip_suffix");
@@ -113,19 +114,22 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
       if (preset == "cicflowmeter") {
         s.column_aliases = cicflowmeter_aliases();
       } else {
-        require(preset == "none", "schema: 'column_aliases' must be \"none\", \"cicflowmeter\" or an object (got \"{}\")", preset);
+        require(preset == "none", "schema: 'column_aliases' must be \"none\", \"cicflowmeter\" or an object (got {})",
+                short_text(preset));
       }
     } else {
-      require(a.is_object(), "schema: 'column_aliases' must be \"none\", \"cicflowmeter\" or an object");
+      require(a.is_object(), "schema: 'column_aliases' must be \"none\", \"cicflowmeter\" or an object (got {})",
+              short_json(a));
       for (const auto& [from, to] : a.items()) {
-        require(to.is_string(), "schema: column_aliases.{} must be a string", from);
+        require(to.is_string(), "schema: the alias of {} in 'column_aliases' must be a string (got {})", short_text(from),
+                short_json(to));
         s.column_aliases[from] = to.get<std::string>();
       }
     }
   }
   if (json.contains("bad_rows")) {
     const auto& b = json["bad_rows"];
-    require(b.is_object(), "schema: 'bad_rows' must be an object");
+    require(b.is_object(), "schema: 'bad_rows' must be an object (got {})", short_json(b));
     for (const auto& [key, value] : b.items()) {
       if (key == "bad_value") {
         s.bad_value = parse_policy<BadValuePolicy>(value, "bad_value", {{"zero", BadValuePolicy::zero}, {"skip_row", BadValuePolicy::skip_row}});
@@ -136,7 +140,7 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
       } else if (key == "bad_timestamp") {
         s.bad_timestamp = parse_policy<BadTimestampPolicy>(value, "bad_timestamp", {{"skip_row", BadTimestampPolicy::skip_row}, {"zero", BadTimestampPolicy::zero}});
       } else {
-        fail("schema: unknown key 'bad_rows.{}' (known: bad_value, short_row, long_row, bad_timestamp)", key);
+        fail("schema: unknown key {} in 'bad_rows' (known: bad_value, short_row, long_row, bad_timestamp)", short_text(key));
       }
     }
   }
@@ -144,7 +148,7 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
 }
 
 DatasetSchema load_schema_file(const std::filesystem::path& path) {
-  const nlohmann::json json = read_json_file(path);
+  const nlohmann::json json = read_json_bounded(path);
   try {
     DatasetSchema s = parse_schema(json);
     if (!json.contains("name")) s.name = path.stem().string();

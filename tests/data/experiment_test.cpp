@@ -72,6 +72,70 @@ TEST(ExperimentConfig, ParsesAndRejectsUnknownKeysAndBadBounds) {
   EXPECT_THROW(parse_experiment_config(bad), Error);
 }
 
+// The message of the metaids::Error thrown by `f`, or "" when it throws nothing.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ExperimentConfig, DuplicateSeedsAndShotsAreRefused) {
+  auto bad = families_config();
+  bad["seeds"] = {0, 1, 0};
+  EXPECT_NE(error_of([&] { parse_experiment_config(bad); }).find("seed 0 is listed twice"), std::string::npos);
+  bad = families_config();
+  bad["episodes"]["shots"] = {5, 1, 5};
+  EXPECT_NE(error_of([&] { parse_experiment_config(bad); }).find("K = 5 is listed twice"), std::string::npos);
+  bad = families_config();
+  bad["seeds"] = nlohmann::json::array();
+  for (int i = 0; i <= 1000; ++i) bad["seeds"].push_back(i);
+  EXPECT_NE(error_of([&] { parse_experiment_config(bad); }).find("at most 1000"), std::string::npos);
+}
+
+// [[[[ ... "x" ... ]]]]: `depth` arrays around a string.
+nlohmann::json nested(int depth) {
+  const std::string text = std::string(static_cast<size_t>(depth), '[') + "\"x\"" + std::string(static_cast<size_t>(depth), ']');
+  return nlohmann::json::parse(text);
+}
+
+TEST(ExperimentConfig, DeepNestingAndHugeValuesGiveShortErrors) {
+  // Printing or copying a value nested 100 000 deep recursed until the stack ran out.
+  for (const char* key : {"name", "training", "methods", "seeds"}) {
+    auto bad = families_config();
+    bad[key] = nested(100000);
+    const std::string m = error_of([&] { parse_experiment_config(bad); });
+    EXPECT_NE(m.find("nested deeper than"), std::string::npos) << key << ": " << m;
+  }
+  // A long value is shown shortened: errors stay one readable line.
+  auto bad = families_config();
+  bad["split"]["kind"] = std::string(100000, 'k');
+  const std::string m = error_of([&] { parse_experiment_config(bad); });
+  EXPECT_FALSE(m.empty());
+  EXPECT_LT(m.size(), 400u) << m.size();
+  bad = families_config();
+  bad["dataset"]["schema"] = nlohmann::json::array({1, 2, 3});
+  EXPECT_NE(error_of([&] { parse_experiment_config(bad); }).find("must be a string (got an array"), std::string::npos);
+}
+
+TEST(ExperimentConfig, FilesAreBounded) {
+  test::TempDir dir;
+  // Not a regular file: /dev/zero would be read forever.
+  EXPECT_NE(error_of([] { load_experiment_config("/dev/zero"); }).find("not a regular file"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_experiment_config(dir.path()); }).find("not a regular file"), std::string::npos);
+  // Larger than 16 MiB.
+  std::string big = R"({"name": ")";
+  big.append(kMaxJsonFileBytes, 'x').append(R"("})");
+  const auto path = dir.write("big.json", big);
+  EXPECT_NE(error_of([&] { load_experiment_config(path); }).find("larger than 16 MiB"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_schema_file(path); }).find("larger than 16 MiB"), std::string::npos);
+  const auto bad_json = dir.write("bad.json", "{\"name\": ");
+  EXPECT_NE(error_of([&] { load_experiment_config(bad_json); }).find("not valid JSON"), std::string::npos);
+}
+
 TEST(ExperimentConfig, ShippedConfigsParse) {
   for (const char* name : {"configs/cicids2017.json", "configs/nslkdd.json"}) {
     const auto c = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / name);

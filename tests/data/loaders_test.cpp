@@ -374,6 +374,23 @@ TEST(Schema, ParseAndRejectUnknownKeys) {
   EXPECT_EQ(parse_schema(s.to_json()).to_json(), s.to_json());
 }
 
+TEST(Schema, DeepNestingAndLongValuesGiveShortErrors) {
+  const std::string deep = std::string(100000, '[') + "1" + std::string(100000, ']');
+  for (const char* key : {"label_column", "drop_columns", "column_aliases", "bad_rows"}) {
+    nlohmann::json j{{"label_column", "y"}, {"benign_label", "n"}};
+    j[key] = nlohmann::json::parse(deep);
+    const std::string m = error_of([&] { parse_schema(j); });
+    EXPECT_NE(m.find("nested deeper than"), std::string::npos) << key << ": " << m;
+  }
+  nlohmann::json j{{"label_column", "y"}, {"benign_label", "n"}, {"bad_rows", {{"bad_value", std::string(50000, 'z')}}}};
+  const std::string m = error_of([&] { parse_schema(j); });
+  EXPECT_NE(m.find("bad_rows.bad_value"), std::string::npos) << m;
+  EXPECT_LT(m.size(), 400u);
+  j = {{"label_column", "y"}, {"benign_label", "n"}, {"column_aliases", {{"a", 1}}}};
+  EXPECT_NE(error_of([&] { parse_schema(j); }).find("the alias of \"a\" in 'column_aliases' must be a string (got 1)"), std::string::npos);
+  EXPECT_NE(error_of([] { load_schema_file("/dev/zero"); }).find("not a regular file"), std::string::npos);
+}
+
 TEST(Schema, SchemaFileDrivesLoading) {
   test::TempDir dir;
   const auto schema_path = dir.write("flows.schema.json", R"({
