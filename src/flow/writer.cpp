@@ -2,12 +2,8 @@
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
 
 #include "core/error.h"
 
@@ -93,24 +89,17 @@ std::string format_flow(const FlowState& flow, OutputFormat format, bool extra_c
 }
 
 FlowWriter::FlowWriter(const WriterOptions& options) : options_(options) {
-  if (options_.path.empty() || options_.path == "-") {
-    file_ = stdout;
-  } else {
-    partial_path_ = options_.path + ".partial";
-    file_ = std::fopen(partial_path_.c_str(), "wb");
-    require(file_ != nullptr, "cannot write {}: {}", partial_path_, std::strerror(errno));
-    owns_file_ = true;
-  }
   buffer_.reserve(kFlushBytes * 2);
-  write_header();
+  open_output();
 }
 
-FlowWriter::~FlowWriter() {
-  try {
-    close();
-  } catch (...) {
-    // Destructors must not throw; close() already reported nothing better to do.
-  }
+// Without close(), the OutputFile's destructor removes the temporary: a run that failed
+// leaves the previous file, never a partial one.
+FlowWriter::~FlowWriter() = default;
+
+void FlowWriter::open_output() {
+  output_.emplace(OutputFile::open(options_.path.empty() ? std::string("-") : options_.path));
+  write_header();
 }
 
 void FlowWriter::write_header() {
@@ -124,33 +113,37 @@ void FlowWriter::on_flow(const FlowState& flow, FlowEnd /*reason*/) {
   buffer_ += format_flow(flow, options_.format, options_.extra_columns);
   buffer_ += '\n';
   ++flows_written_;
-  if (buffer_.size() >= kFlushBytes) flush();
+  if (buffer_.size() >= kFlushBytes) {
+    require(output_.has_value(), "flows arrived after the output was closed");
+    output_->write(buffer_);
+    buffer_.clear();
+  }
 }
 
 void FlowWriter::flush() {
-  if (file_ == nullptr) return;
+  if (!output_) return;
   if (!buffer_.empty()) {
-    const size_t size = buffer_.size();
-    const size_t written = std::fwrite(buffer_.data(), 1, size, file_);
+    output_->write(buffer_);
     buffer_.clear();
-    require(written == size, "cannot write flows: {}", std::strerror(errno));
   }
-  require(std::fflush(file_) == 0, "cannot write flows: {}", std::strerror(errno));
+  output_->flush();
 }
 
 void FlowWriter::close() {
-  if (file_ == nullptr) return;
+  if (!output_) return;
   flush();
-  if (owns_file_) {
-    const bool ok = ::fsync(fileno(file_)) == 0 || errno == EINVAL;
-    std::fclose(file_);
-    file_ = nullptr;
-    require(ok, "cannot sync {}: {}", partial_path_, std::strerror(errno));
-    std::error_code error;
-    std::filesystem::rename(partial_path_, options_.path, error);
-    require(!error, "cannot rename {} to {}: {}", partial_path_, options_.path, error.message());
+  output_->commit();
+  output_.reset();
+}
+
+void FlowWriter::reopen() {
+  if (!output_) return;
+  if (output_->streamed()) {
+    flush();
+    return;
   }
-  file_ = nullptr;
+  close();
+  open_output();
 }
 
 }  // namespace metaids::flow

@@ -1,13 +1,8 @@
 // Writing a generated trace: classic pcap plus the ground-truth CSV.
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 #include <tuple>
-#include <unistd.h>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -26,14 +21,11 @@ void put_le32(unsigned char* at, std::uint32_t value) {
   for (int i = 0; i < 4; ++i) at[i] = static_cast<unsigned char>(value >> (8 * i));
 }
 
-// A pcap file written through a temporary name and renamed into place when complete.
+// A pcap file written through OutputFile: replaced atomically when complete (commit), or
+// streamed to "-", a FIFO or a device.
 class PcapFile {
  public:
-  explicit PcapFile(const std::filesystem::path& path) : path_(path), temporary_(path) {
-    temporary_ += ".tmp";
-    file_ = std::fopen(temporary_.c_str(), "wb");
-    require(file_ != nullptr, "cannot write '{}': {}", path_.string(), std::strerror(errno));
-    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  explicit PcapFile(const std::filesystem::path& path) : output_(OutputFile::open(path)) {
     unsigned char header[24];
     put_le32(header, 0xA1B2C3D4);  // microsecond timestamps, written little-endian
     header[4] = 2;
@@ -46,15 +38,6 @@ class PcapFile {
     put_le32(header + 20, 1);      // LINKTYPE_ETHERNET
     write(header, sizeof header);
   }
-  ~PcapFile() {
-    if (file_ != nullptr) {
-      std::fclose(file_);
-      std::error_code ignored;
-      std::filesystem::remove(temporary_, ignored);
-    }
-  }
-  PcapFile(const PcapFile&) = delete;
-  PcapFile& operator=(const PcapFile&) = delete;
 
   void add(const Packet& packet) {
     unsigned char record[16];
@@ -66,30 +49,13 @@ class PcapFile {
     write(packet.data.data(), packet.length);
   }
 
-  void commit() {
-    const bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
-    const bool closed = std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!ok || !closed) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary_, ignored);
-      fail("cannot write '{}': {}", path_.string(), std::strerror(errno));
-    }
-    std::error_code error;
-    std::filesystem::rename(temporary_, path_, error);
-    if (error) {
-      std::filesystem::remove(temporary_, error);
-      fail("cannot rename '{}' to '{}'", temporary_.string(), path_.string());
-    }
-  }
+  void commit() { output_.commit(); }
 
  private:
   void write(const void* bytes, std::size_t length) {
-    if (std::fwrite(bytes, 1, length, file_) != length) fail("cannot write '{}': {}", path_.string(), std::strerror(errno));
+    output_.write(std::string_view(static_cast<const char*>(bytes), length));
   }
-  std::filesystem::path path_;
-  std::filesystem::path temporary_;
-  std::FILE* file_ = nullptr;
+  OutputFile output_;  // destroyed without commit(): the temporary is removed
 };
 
 std::uint32_t parse_ip(std::string_view text, std::size_t line) {
