@@ -2,12 +2,15 @@
 // DIR/results.json, DIR/results.md, DIR/run.json and DIR/accuracy_vs_k.png.
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <memory>
-#include <sstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,32 +37,94 @@ struct ExperimentCommandOptions {
   int train_shots = -1;
   int pretrain_steps = -1;
   bool quiet = false;
+  // Which options were given (an empty or negative value given is an error, not a default).
+  const CLI::Option* seeds_option = nullptr;
+  const CLI::Option* methods_option = nullptr;
+  const CLI::Option* tasks_option = nullptr;
+  const CLI::Option* shots_option = nullptr;
+  const CLI::Option* episodes_option = nullptr;
+  const CLI::Option* iterations_option = nullptr;
+  const CLI::Option* train_shots_option = nullptr;
+  const CLI::Option* pretrain_steps_option = nullptr;
 };
 
-std::vector<std::string> split_list(const std::string& text) {
+bool given(const CLI::Option* option) { return option != nullptr && option->count() > 0; }
+
+// "a,b,c" → {a, b, c}; an empty list or an empty entry ("a,,b", "a,") is an error.
+std::vector<std::string> split_list(const std::string& text, const char* option) {
+  require(!text.empty(), "--{} needs at least one value", option);
   std::vector<std::string> items;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ','))
-    if (!item.empty()) items.push_back(item);
-  return items;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    items.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    require(!items.back().empty(), "--{} has an empty entry in '{}' (values are separated by single commas)", option,
+            text);
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
+  }
 }
 
-template <typename T>
-std::vector<T> parse_numbers(const std::string& text, const char* what) {
-  std::vector<T> values;
-  for (const std::string& item : split_list(text)) {
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      require(used == item.size() && v >= 0, "bad {} '{}' (expected non-negative integers separated by commas)", what, item);
-      values.push_back(static_cast<T>(v));
-    } catch (const std::logic_error&) {
-      fail("bad {} '{}' (expected non-negative integers separated by commas)", what, item);
-    }
+// Non-negative integers in [low, high], separated by commas, each at most once.
+std::vector<std::uint64_t> parse_numbers(const std::string& text, const char* option, std::uint64_t low,
+                                         std::uint64_t high) {
+  std::vector<std::uint64_t> values;
+  std::set<std::uint64_t> seen;
+  for (const std::string& item : split_list(text, option)) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    require(ec == std::errc() && end == item.data() + item.size() && v >= low && v <= high,
+            "bad {} '{}' (expected integers in [{}, {}] separated by commas)", option, item, low, high);
+    require(seen.insert(v).second, "--{}: {} is given twice", option, v);
+    values.push_back(v);
   }
-  require(!values.empty(), "--{} needs at least one value", what);
   return values;
+}
+
+// Each entry at most once.
+std::vector<std::string> parse_names(const std::string& text, const char* option) {
+  std::vector<std::string> names = split_list(text, option);
+  std::set<std::string> seen;
+  for (const auto& n : names) require(seen.insert(n).second, "--{}: {} is given twice", option, n);
+  return names;
+}
+
+void require_in(const CLI::Option* option, int value, int low, int high, const char* name) {
+  if (given(option)) require(value >= low && value <= high, "--{} must be in [{}, {}], got {}", name, low, high, value);
+}
+
+// The command line as ExperimentOptions; every value checked before any data is read.
+eval::ExperimentOptions parse_options(const ExperimentCommandOptions& o) {
+  require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
+  require_in(o.episodes_option, o.episodes, 1, eval::kMaxEpisodes, "episodes");
+  require_in(o.iterations_option, o.iterations, 0, 1000000000, "iterations");
+  require_in(o.train_shots_option, o.train_shots, 0, 1000, "train-shots");
+  require_in(o.pretrain_steps_option, o.pretrain_steps, 0, 1000000000, "pretrain-steps");
+  eval::ExperimentOptions options;
+  if (given(o.seeds_option)) {
+    options.seeds = parse_numbers(o.seeds, "seeds", 0, std::numeric_limits<std::uint64_t>::max());
+    require(options.seeds.size() <= data::kMaxSeeds, "--seeds: at most {} seeds, got {}", data::kMaxSeeds,
+            options.seeds.size());
+  }
+  if (given(o.shots_option))
+    for (std::uint64_t k : parse_numbers(o.shots, "shots", 1, 1000)) options.shots.push_back(static_cast<int>(k));
+  if (given(o.methods_option)) {
+    options.methods = parse_names(o.methods, "methods");
+    for (const auto& m : options.methods)
+      require(std::find(eval::all_methods().begin(), eval::all_methods().end(), m) != eval::all_methods().end(),
+              "--methods: unknown method '{}' (known: {})", m, fmt::join(eval::all_methods(), ","));
+  }
+  if (given(o.tasks_option)) {
+    options.tasks.clear();
+    for (const auto& t : parse_names(o.tasks, "tasks")) options.tasks.push_back(eval::task_kind_from_string(t));
+  }
+  if (given(o.iterations_option)) options.training.iterations = o.iterations;
+  if (given(o.train_shots_option)) options.training.train_shots = o.train_shots;
+  if (given(o.pretrain_steps_option)) options.pretrain.steps = o.pretrain_steps;
+  options.episodes = given(o.episodes_option) ? o.episodes : 0;
+  options.threads = o.threads;
+  eval::validate_options(options);
+  return options;
 }
 
 std::string shell_quote(const std::string& s) {
@@ -106,8 +171,8 @@ void plot(const std::filesystem::path& results, const std::filesystem::path& png
 void run(const ExperimentCommandOptions& o) {
   require(!o.config.empty(), "--config is required");
   require(!o.out.empty(), "--out is required");
+  eval::ExperimentOptions options = parse_options(o);
   const std::string data_dir = resolve_data_dir(o.data);
-  require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   const auto start = std::chrono::steady_clock::now();
   auto log = [&](const std::string& line) {
     if (o.quiet) return;
@@ -116,20 +181,10 @@ void run(const ExperimentCommandOptions& o) {
     std::fflush(stderr);
   };
   const data::ExperimentConfig config = data::load_experiment_config(o.config);
-  eval::ExperimentOptions options;
+  // The config's "training" section, then the command line's overrides on top.
   options.training.apply_json(config.training);
-  if (o.iterations >= 0) options.training.iterations = o.iterations;
-  if (o.train_shots >= 0) options.training.train_shots = o.train_shots;
-  if (o.pretrain_steps >= 0) options.pretrain.steps = o.pretrain_steps;
-  if (!o.seeds.empty()) options.seeds = parse_numbers<std::uint64_t>(o.seeds, "seeds");
-  if (!o.shots.empty()) options.shots = parse_numbers<int>(o.shots, "shots");
-  if (!o.methods.empty()) options.methods = split_list(o.methods);
-  if (!o.tasks.empty()) {
-    options.tasks.clear();
-    for (const auto& t : split_list(o.tasks)) options.tasks.push_back(eval::task_kind_from_string(t));
-  }
-  options.episodes = o.episodes;
-  options.threads = o.threads;
+  if (given(o.iterations_option)) options.training.iterations = o.iterations;
+  if (given(o.train_shots_option)) options.training.train_shots = o.train_shots;
   options.log = log;
   std::filesystem::create_directories(o.out);
   log("loading " + config.name + " from " + data_dir);
@@ -153,17 +208,23 @@ void register_experiment(CLI::App& parent) {
   cmd->add_option("--config", o->config, "Experiment config (configs/cicids2017.json, configs/nslkdd.json)")->required();
   cmd->add_option("--data", o->data, "Directory the config's dataset paths are relative to (default: $METAIDS_DATA)");
   cmd->add_option("--out", o->out, "Output directory (results.json, results.md, run.json, accuracy_vs_k.png)")->required();
-  cmd->add_option("--seeds", o->seeds, "Meta-training seeds, comma-separated (default: the config's, 0,1,2)");
-  cmd->add_option("--episodes", o->episodes, "Test episodes per setting (default: the config's, 1000)");
-  cmd->add_option("--methods", o->methods,
-                  "Methods, comma-separated (default all): nearest_centroid,scratch,finetune,pretrained_centroid,"
-                  "xgboost,maml,fomaml,reptile,anil,metasgd,protonet");
-  cmd->add_option("--tasks", o->tasks, "Tasks, comma-separated: detection,classification,rare (default all)");
-  cmd->add_option("--shots", o->shots, "K values, comma-separated (default: the config's, 1,5,10)");
+  o->seeds_option = cmd->add_option("--seeds", o->seeds,
+                                    "Meta-training seeds, distinct, comma-separated (default: the config's, 0,1,2)");
+  o->episodes_option =
+      cmd->add_option("--episodes", o->episodes, "Test episodes per setting, 1 to 1000000 (default: the config's, 1000)");
+  o->methods_option = cmd->add_option("--methods", o->methods,
+                                      "Methods, comma-separated (default all): nearest_centroid,scratch,finetune,"
+                                      "pretrained_centroid,xgboost,maml,fomaml,reptile,anil,metasgd,protonet");
+  o->tasks_option =
+      cmd->add_option("--tasks", o->tasks, "Tasks, comma-separated: detection,classification,rare (default all)");
+  o->shots_option = cmd->add_option("--shots", o->shots, "K values in [1, 1000], comma-separated (default: the config's, 1,5,10)");
   cmd->add_option("--threads", o->threads, "Worker threads (meta-training and episodes)")->capture_default_str();
-  cmd->add_option("--iterations", o->iterations, "Meta-training iterations per model (default: config or 1000)");
-  cmd->add_option("--train-shots", o->train_shots, "K of the meta-training episodes (0: the K being evaluated)");
-  cmd->add_option("--pretrain-steps", o->pretrain_steps, "Supervised pre-training steps (default 2000)");
+  o->iterations_option =
+      cmd->add_option("--iterations", o->iterations, "Meta-training iterations per model (default: config or 1000)");
+  o->train_shots_option =
+      cmd->add_option("--train-shots", o->train_shots, "K of the meta-training episodes (0: the K being evaluated)");
+  o->pretrain_steps_option =
+      cmd->add_option("--pretrain-steps", o->pretrain_steps, "Supervised pre-training steps (default 2000)");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { run(*o); });
 }

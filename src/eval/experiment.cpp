@@ -59,6 +59,42 @@ std::vector<EpisodeMetrics> run_episodes(const EpisodeSet& set, const EpisodeSol
   return metrics;
 }
 
+std::vector<EpisodeMetrics> run_episodes(const EpisodeStream& stream, const EpisodeSolver& solver, int threads) {
+  std::vector<EpisodeMetrics> metrics(static_cast<size_t>(stream.size()));
+  const int block_size = episode_block_size(stream.bytes_per_episode(), threads);
+  stream.for_each_block(block_size, [&](int first, std::vector<Task<float>>& block) {
+    meta::parallel_for(static_cast<int>(block.size()), threads, [&](int i, int thread) {
+      const Task<float>& task = block[static_cast<size_t>(i)];
+      metrics[static_cast<size_t>(first + i)] = score_episode(solver(task, first + i, thread), task);
+    });
+  });
+  return metrics;
+}
+
+void validate_options(const ExperimentOptions& options) {
+  require(options.seeds.size() <= data::kMaxSeeds, "at most {} meta-training seeds, got {}", data::kMaxSeeds,
+          options.seeds.size());
+  std::set<std::uint64_t> seeds;
+  for (std::uint64_t seed : options.seeds) require(seeds.insert(seed).second, "seed {} is given twice", seed);
+  require(options.episodes >= 0 && options.episodes <= kMaxEpisodes,
+          "episodes per setting must be in [1, {}] (0: the config's), got {}", kMaxEpisodes, options.episodes);
+  std::set<std::string> methods;
+  for (const std::string& m : options.methods) {
+    require(std::find(all_methods().begin(), all_methods().end(), m) != all_methods().end(),
+            "unknown method '{}' (known: {})", m.substr(0, 60), fmt::join(all_methods(), ", "));
+    require(methods.insert(m).second, "method {} is given twice", m);
+  }
+  require(!options.tasks.empty(), "no task given (detection, classification, rare)");
+  std::set<TaskKind> tasks;
+  for (TaskKind t : options.tasks) require(tasks.insert(t).second, "task {} is given twice", to_string(t));
+  std::set<int> shots;
+  for (int k : options.shots) {
+    require(k >= 1 && k <= 1000, "K must be in [1, 1000], got {}", k);
+    require(shots.insert(k).second, "K = {} is given twice", k);
+  }
+  require(options.threads >= 1 && options.threads <= 256, "threads must be in [1, 256], got {}", options.threads);
+}
+
 std::map<std::string, Summary> summarize_episodes(const std::vector<EpisodeMetrics>& metrics, TaskKind task) {
   std::vector<double> acc, f1, auc;
   for (const auto& m : metrics) {
@@ -83,7 +119,7 @@ struct Runner {
   const data::ExperimentData& data;
   const ExperimentOptions& options;
   Split split;
-  std::vector<EpisodeSet> sets;
+  std::vector<EpisodeStream> sets;
   std::vector<std::uint64_t> seeds;
   ExperimentReport report;
   std::map<std::uint64_t, Pretrained> pretrained;
@@ -98,11 +134,11 @@ struct Runner {
     return s;
   }
 
-  std::map<std::string, Summary> evaluate(const std::string& method, std::uint64_t seed, const EpisodeSet& set,
+  std::map<std::string, Summary> evaluate(const std::string& method, std::uint64_t seed, const EpisodeStream& set,
                                           const EpisodeSolver& solver) {
     const auto start = Clock::now();
-    auto summary = summarize_episodes(run_episodes(set, solver, options.threads), set.setting.task);
-    log(fmt::format("{} seed {} {} K={}:{} ({:.1f} s)", method, seed, to_string(set.setting.task), set.setting.shots,
+    auto summary = summarize_episodes(run_episodes(set, solver, options.threads), set.setting().task);
+    log(fmt::format("{} seed {} {} K={}:{} ({:.1f} s)", method, seed, to_string(set.setting().task), set.setting().shots,
                     describe(summary), seconds_since(start)));
     return summary;
   }
@@ -119,7 +155,7 @@ struct Runner {
     return pretrained.emplace(seed, std::move(model)).first->second;
   }
 
-  PerSeed run_baseline(const std::string& method, const EpisodeSet& set, bool seeded) {
+  PerSeed run_baseline(const std::string& method, const EpisodeStream& set, bool seeded) {
     PerSeed per_seed;
     const std::vector<std::uint64_t> run_seeds = seeded ? seeds : std::vector<std::uint64_t>{seeds.front()};
     for (std::uint64_t seed : run_seeds) {
@@ -155,8 +191,8 @@ struct Runner {
       std::map<std::pair<TaskKind, int>, std::vector<size_t>> groups;
       for (size_t i = 0; i < sets.size(); ++i) {
         const TaskKind train_task =
-            sets[i].setting.task == TaskKind::classification ? TaskKind::classification : TaskKind::detection;
-        const int k = options.training.train_shots > 0 ? options.training.train_shots : sets[i].setting.shots;
+            sets[i].setting().task == TaskKind::classification ? TaskKind::classification : TaskKind::detection;
+        const int k = options.training.train_shots > 0 ? options.training.train_shots : sets[i].setting().shots;
         groups[{train_task, k}].push_back(i);
       }
       for (const auto& [key, members] : groups) {
@@ -189,14 +225,14 @@ struct Runner {
     return results;
   }
 
-  void store(const std::string& method, const EpisodeSet& set, const PerSeed& per_seed) {
+  void store(const std::string& method, const EpisodeStream& set, const PerSeed& per_seed) {
     std::set<std::string> metric_names;
     for (const auto& m : per_seed)
       for (const auto& [name, s] : m) metric_names.insert(name);
     for (const std::string& name : metric_names) {
       std::vector<Summary> values;
       for (const auto& m : per_seed) values.push_back(m.at(name));
-      report.results[method][to_string(set.setting.task)][std::to_string(set.setting.shots)][name] =
+      report.results[method][to_string(set.setting().task)][std::to_string(set.setting().shots)][name] =
           combine_seeds(values).to_json();
     }
   }
@@ -206,8 +242,9 @@ struct Runner {
 
 namespace {
 
-// The runner with its test episodes drawn (settings of options.tasks).
+// The runner with its test episode streams (settings of options.tasks); nothing drawn yet.
 Runner prepared_runner(const data::ExperimentData& data, const ExperimentOptions& options) {
+  validate_options(options);
   Runner runner{data, options, make_split(data), {}, {}, {}, {}};
   const data::EpisodeSettings& es = data.config.episodes;
   runner.seeds = options.seeds.empty() ? data.config.seeds : options.seeds;
@@ -224,22 +261,22 @@ Runner prepared_runner(const data::ExperimentData& data, const ExperimentOptions
   for (TaskKind task : options.tasks) {
     if (task == TaskKind::rare) {
       if (source.rare_families.empty()) continue;
-      runner.sets.push_back(draw_episodes(source, spec, {task, es.rare_shots}));
+      runner.sets.emplace_back(source, spec, Setting{task, es.rare_shots});
     } else {
-      for (int k : shots) runner.sets.push_back(draw_episodes(source, spec, {task, k}));
+      for (int k : shots) runner.sets.emplace_back(source, spec, Setting{task, k});
     }
   }
-  for (const EpisodeSet& set : runner.sets) {
+  for (const EpisodeStream& set : runner.sets) {
     std::string skipped;
-    for (const auto& f : set.skipped_families) skipped += (skipped.empty() ? "" : ", ") + f;
-    runner.log(fmt::format("episodes: {} K={}: {} drawn from seed {}{}", to_string(set.setting.task), set.setting.shots,
-                           set.episodes.size(), setting_seed(spec.test_seed, set.setting),
+    for (const auto& f : set.skipped_families()) skipped += (skipped.empty() ? "" : ", ") + f;
+    runner.log(fmt::format("episodes: {} K={}: {} drawn from seed {}{}", to_string(set.setting().task),
+                           set.setting().shots, set.size(), set.seed(),
                            skipped.empty() ? "" : " (left out, too few rows: " + skipped + ")"));
-    runner.report.run["episodes"].push_back({{"task", to_string(set.setting.task)},
-                                             {"shots", set.setting.shots},
-                                             {"episodes", set.episodes.size()},
-                                             {"seed", setting_seed(spec.test_seed, set.setting)},
-                                             {"skipped_families", set.skipped_families}});
+    runner.report.run["episodes"].push_back({{"task", to_string(set.setting().task)},
+                                             {"shots", set.setting().shots},
+                                             {"episodes", set.size()},
+                                             {"seed", set.seed()},
+                                             {"skipped_families", set.skipped_families()}});
   }
 
   return runner;
@@ -274,7 +311,7 @@ ExperimentReport evaluate_learner(const data::ExperimentData& data, const Traine
   const auto start = Clock::now();
   Runner runner = prepared_runner(data, options);
   std::vector<meta::Scratch<float>> scratch(static_cast<size_t>(std::max(1, options.threads)));
-  for (const EpisodeSet& set : runner.sets) {
+  for (const EpisodeStream& set : runner.sets) {
     PerSeed one{runner.evaluate(name, 0, set, [&](const Task<float>& t, int, int thread) {
       return adapted_logits(*learner.learner, learner.phi, t, scratch[static_cast<size_t>(thread)]);
     })};
@@ -287,13 +324,8 @@ ExperimentReport evaluate_learner(const data::ExperimentData& data, const Traine
 
 ExperimentReport run_experiment(const data::ExperimentData& data, const ExperimentOptions& options) {
   const auto start = Clock::now();
-  std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
-  for (const auto& m : methods)
-    require(std::find(all_methods().begin(), all_methods().end(), m) != all_methods().end(),
-            "unknown method '{}' (known: nearest_centroid, scratch, finetune, pretrained_centroid, xgboost, maml, "
-            "fomaml, reptile, anil, metasgd, protonet)",
-            m);
-  Runner runner = prepared_runner(data, options);
+  const std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
+  Runner runner = prepared_runner(data, options);  // checks the options first
   for (const std::string& method : methods) {
     const auto method_start = Clock::now();
     if (is_meta_learner(method)) {
@@ -301,7 +333,7 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
       for (size_t i = 0; i < runner.sets.size(); ++i) runner.store(method, runner.sets[i], per_set[i]);
     } else {
       const bool seeded = method != "nearest_centroid" && method != "xgboost";
-      for (const EpisodeSet& set : runner.sets) runner.store(method, set, runner.run_baseline(method, set, seeded));
+      for (const EpisodeStream& set : runner.sets) runner.store(method, set, runner.run_baseline(method, set, seeded));
     }
     runner.report.run["method_seconds"][method] = seconds_since(method_start);
   }

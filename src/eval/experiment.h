@@ -39,7 +39,10 @@ EpisodeMetrics score_episode(const Matrix<float>& logits, const Task<float>& tas
 // Logits of an episode's query set; `thread` indexes per-thread scratch memory.
 using EpisodeSolver = std::function<Matrix<float>(const Task<float>& task, int episode, int thread)>;
 
-// Runs `solver` on every episode (parallel over episodes; results in episode order).
+// Runs `solver` on every episode (parallel over episodes; results in episode order). The
+// stream is drawn a block at a time (episode_block_size): memory holds one block of episodes
+// and one EpisodeMetrics (24 bytes) per episode.
+std::vector<EpisodeMetrics> run_episodes(const EpisodeStream& stream, const EpisodeSolver& solver, int threads);
 std::vector<EpisodeMetrics> run_episodes(const EpisodeSet& set, const EpisodeSolver& solver, int threads);
 
 // {"accuracy": s} and, for detection and rare, "f1" and "roc_auc".
@@ -58,6 +61,12 @@ struct ExperimentOptions {
   XgboostConfig xgboost;
   std::function<void(const std::string&)> log;  // progress lines
 };
+
+// Throws metaids::Error (one line) unless: seeds distinct and at most data::kMaxSeeds;
+// episodes in [0, kMaxEpisodes] (0: the config's); methods known and distinct; tasks
+// non-empty and distinct; K values in [1, 1000] and distinct; threads in [1, 256].
+// run_experiment and evaluate_learner call it first; commands call it before loading data.
+void validate_options(const ExperimentOptions& options);
 
 struct ExperimentReport {
   nlohmann::json results = nlohmann::json::object();  // method → task → K → metric → summary

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
 #include <set>
 
+#include "core/error.h"
 #include "eval/experiment.h"
 
 namespace metaids::eval {
@@ -124,6 +129,106 @@ TEST(Episodes, EveryMethodSeesTheSameEpisodesWhateverTheThreads) {
   }, 2);
   EXPECT_EQ(one, two);
   EXPECT_EQ(metrics.size(), 64u);
+}
+
+// FNV-1a 64 over every episode's classes, features and labels.
+std::uint64_t episode_hash(const std::vector<Task<float>>& episodes) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto add = [&](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  };
+  for (const auto& e : episodes) {
+    add(e.classes.data(), e.classes.size() * sizeof(int));
+    for (const auto* batch : {&e.support, &e.query}) {
+      add(batch->x.data(), static_cast<size_t>(batch->x.size()) * sizeof(float));
+      add(batch->y.data(), batch->y.size() * sizeof(int));
+    }
+  }
+  return h;
+}
+
+TEST(Episodes, SameEpisodesAsBeforeStreaming) {
+  // Hashes of the episodes drawn all at once before they were streamed (the same bits: the
+  // published FSND-1 numbers stay reproducible).
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 50;
+  EXPECT_EQ(episode_hash(draw_episodes(t.source, spec, {TaskKind::detection, 5}).episodes), 0xfc58aa1bf44d775cULL);
+  EXPECT_EQ(episode_hash(draw_episodes(t.source, spec, {TaskKind::classification, 1}).episodes), 0x29652c941fd5944bULL);
+  EXPECT_EQ(episode_hash(draw_episodes(t.source, spec, {TaskKind::rare, 1}).episodes), 0x37e4cb9751b69d72ULL);
+}
+
+TEST(Episodes, StreamGivesTheSameEpisodesInAnyBlockSize) {
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 37;
+  const EpisodeStream stream(t.source, spec, {TaskKind::classification, 1});
+  const auto all = stream.draw_all();
+  ASSERT_EQ(all.size(), 37u);
+  for (int block_size : {1, 5, 36, 37, 1000}) {
+    std::vector<Task<float>> walked;
+    int expected_first = 0;
+    stream.for_each_block(block_size, [&](int first, std::vector<Task<float>>& block) {
+      EXPECT_EQ(first, expected_first);
+      EXPECT_LE(static_cast<int>(block.size()), block_size);
+      expected_first += static_cast<int>(block.size());
+      for (auto& task : block) walked.push_back(std::move(task));
+    });
+    EXPECT_EQ(episode_hash(walked), episode_hash(all)) << block_size;
+  }
+  EXPECT_EQ(stream.size(), 37);
+  EXPECT_GE(stream.bytes_per_episode(), static_cast<size_t>(5 * (1 + 15) * 3) * sizeof(float));
+}
+
+TEST(Episodes, BlocksAreBoundedByMemory) {
+  EXPECT_EQ(episode_block_size(1000, 1), 256);                       // small episodes: 256 at a time
+  EXPECT_EQ(episode_block_size(kEpisodeBlockBytes / 10, 2), 10);     // large ones: what fits 64 MiB
+  EXPECT_EQ(episode_block_size(kEpisodeBlockBytes * 4, 3), 3);       // never fewer than the threads
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = kMaxEpisodes + 1;
+  EXPECT_THROW(EpisodeStream(t.source, spec, {TaskKind::detection, 1}), Error);
+  spec.episodes = -1;
+  EXPECT_THROW(EpisodeStream(t.source, spec, {TaskKind::detection, 1}), Error);
+}
+
+// Resident memory of this process, in bytes.
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST(Episodes, ManyEpisodesRunInBoundedMemory) {
+  // 100 000 episodes of 40 rows × 64 features (10 KB each): 1 GB if drawn all at once, as
+  // they were (the documented maximum of 10⁶ episodes per setting did not fit in 6 GB).
+  constexpr int kFeatures = 64;
+  std::vector<float> data;
+  std::vector<int> labels;
+  for (int label = 0; label < 3; ++label)
+    for (int i = 0; i < 200; ++i) {
+      for (int f = 0; f < kFeatures; ++f) data.push_back(static_cast<float>(label * 1000 + i + f));
+      labels.push_back(label);
+    }
+  EpisodeSource source;
+  source.table = meta::LabelledView{data.data(), static_cast<std::int64_t>(labels.size()), kFeatures, labels.data()};
+  source.benign = 0;
+  source.test_families = {1, 2};
+  EpisodeSpec spec;
+  spec.episodes = 100000;
+  const EpisodeStream stream(source, spec, {TaskKind::detection, 5});
+  const size_t before = resident_bytes();
+  size_t peak = before;
+  Matrix<float> logits;
+  const auto metrics = run_episodes(stream, [&](const Task<float>& task, int e, int) {
+    if (e % 4096 == 0) peak = std::max(peak, resident_bytes());
+    logits.setZero(task.ways, task.query.x.cols());
+    return logits;
+  }, 1);
+  ASSERT_EQ(metrics.size(), 100000u);
+  EXPECT_LT(peak - before, size_t{200} << 20) << "resident memory grew by " << ((peak - before) >> 20) << " MiB";
 }
 
 }  // namespace

@@ -79,5 +79,40 @@ TEST(Experiment, RejectsUnknownMethods) {
   EXPECT_THROW(run_experiment(data, o), Error);
 }
 
+TEST(Experiment, OptionsAreCheckedBeforeAnythingRuns) {
+  auto error_of = [](const ExperimentOptions& o) -> std::string {
+    try {
+      validate_options(o);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of(small_options()), "");
+  ExperimentOptions o = small_options();
+  o.seeds = {0, 0};
+  EXPECT_EQ(error_of(o), "seed 0 is given twice");
+  o = small_options();
+  o.episodes = -5;  // used to mean "the config's" silently
+  EXPECT_NE(error_of(o).find("got -5"), std::string::npos);
+  o.episodes = kMaxEpisodes + 1;
+  EXPECT_NE(error_of(o).find("[1, 1000000]"), std::string::npos);
+  o = small_options();
+  o.methods = {"maml", "maml"};
+  EXPECT_EQ(error_of(o), "method maml is given twice");
+  o.methods = {""};
+  EXPECT_NE(error_of(o).find("unknown method ''"), std::string::npos);
+  o = small_options();
+  o.shots = {0};
+  EXPECT_NE(error_of(o).find("K must be in [1, 1000]"), std::string::npos);
+  o.shots = {5, 5};
+  EXPECT_EQ(error_of(o), "K = 5 is given twice");
+  o = small_options();
+  o.tasks = {TaskKind::rare, TaskKind::rare};
+  EXPECT_EQ(error_of(o), "task rare is given twice");
+  o.tasks.clear();
+  EXPECT_NE(error_of(o).find("no task"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace metaids::eval
