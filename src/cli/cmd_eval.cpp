@@ -10,7 +10,8 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/experiment.h"
-#include "eval/deploy.h"
+#include "eval/model_builder.h"
+#include "model/model.h"
 #include "eval/experiment.h"
 #include "model/model_file.h"
 
@@ -26,7 +27,7 @@ struct EvalOptions {
 
 void run(const EvalOptions& o) {
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
-  const eval::DeployedModel model = eval::from_model_file(model::load_model(o.model));
+  const model::Model model = model::load(o.model);
   const std::string data_dir = resolve_data_dir(o.data);
   const data::ExperimentConfig config = data::load_experiment_config(o.config);
   data::ExperimentData data = data::prepare_experiment(config, data_dir);

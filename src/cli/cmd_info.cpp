@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/error.h"
+#include "model/model.h"
 #include "model/model_file.h"
 
 namespace metaids::cli {
@@ -27,7 +29,15 @@ void register_info(CLI::App& parent) {
       for (const auto& t : m.tensors) tensors.push_back({{"name", t.name}, {"size", t.values.size()}});
       fmt::print("{}\n", nlohmann::json{{"header", m.header}, {"tensors", tensors}}.dump(2));
     } else {
-      fmt::print("{}", model::describe_model(m, options->model));
+      // A file that loads as a model is described in full (classes, calibration, history);
+      // one that does not still gets its header, then the reason it cannot score.
+      try {
+        const model::Model loaded = model::from_file(m, options->model);
+        fmt::print("{}", model::describe(loaded, m, options->model));
+      } catch (const Error& e) {
+        fmt::print("{}", model::describe_model(m, options->model));
+        fmt::print("{:<20}no: {}\n", "scores flows", e.what());
+      }
     }
   });
 }

@@ -9,9 +9,9 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "data/experiment.h"
-#include "eval/deploy.h"
 #include "eval/learners.h"
-#include "model/model_file.h"
+#include "eval/model_builder.h"
+#include "model/model.h"
 
 namespace metaids::cli {
 namespace {
@@ -23,6 +23,11 @@ struct TrainOptions {
   int shots = 5;
   int threads = 2;
   int support_per_class = 20;
+  int benign_reference = 600;
+  int reference_per_class = 50;
+  double fpr = 0.01;
+  double unknown_rate = -1;  // default: the same as fpr
+  std::string command_line;
   int checkpoint_every = 100;
   bool resume = false;
   bool quiet = false;
@@ -45,6 +50,7 @@ void run(const TrainOptions& o) {
   training.checkpoint_every = o.checkpoint.empty() ? 0 : o.checkpoint_every;
   training.resume = o.resume;
   const data::ExperimentData data = data::prepare_experiment(config, data_dir);
+  if (!o.quiet) fmt::print(stderr, "train: loaded {}\n", data.report.summary());
   const eval::Split split = eval::make_split(data);
   const std::string tag = fmt::format("train {} {} seed {}", o.algorithm, o.task, o.seed);
   const eval::TrainedLearner trained = eval::train_meta_learner(
@@ -53,24 +59,41 @@ void run(const TrainOptions& o) {
         if (o.quiet) return;
         fmt::print(stderr, "{}: {}\n", tag, meta::describe(p));
       });
-  eval::DeployedModel model = eval::build_deployed_model(data, split, trained, task, o.support_per_class, o.seed);
+  eval::ModelBuildOptions build;
+  build.support_per_class = o.support_per_class;
+  build.benign_reference = o.benign_reference;
+  build.reference_per_class = o.reference_per_class;
+  build.fpr = o.fpr;
+  build.unknown_rate = o.unknown_rate < 0 ? o.fpr : o.unknown_rate;
+  build.seed = o.seed;
+  model::Model model = eval::build_model(data, split, trained, task, build);
   nlohmann::json hyper = training.to_json();
   hyper["seed"] = o.seed;
   hyper["train_shots"] = o.shots;
   hyper["support_per_class"] = o.support_per_class;
+  hyper.erase("threads");  // the result does not depend on it
+  hyper.erase("checkpoint_path");
   model.header["hyperparameters"] = hyper;
   model.header["experiment"] = config.to_json();
   model.header["training_data_hash"] = data.training_data_hash;
   model.header["metrics"] = {{"validation_family", data.validation_family},
                              {"validation_accuracy", trained.validation_accuracy},
-                             {"iterations", trained.iterations},
-                             {"training_seconds", trained.seconds}};
-  model::save_model(o.out, eval::to_model_file(model));
+                             {"iterations", trained.iterations}};
+  model.header["load_report"] = data.report.summary();
+  model.provenance = {{"command", o.command_line},
+                      {"config", std::filesystem::path(o.config).filename().string()},
+                      {"training_data_hash", data.training_data_hash},
+                      {"metaids_version", "0.1.0"}};
+  model.history.push_back(model::history_event(
+      "train", {{"algorithm", o.algorithm}, {"task", o.task}, {"seed", o.seed}, {"iterations", trained.iterations},
+                {"classes", model.class_names()}, {"fpr", build.fpr}, {"threshold", model.calibration.threshold}}));
+  model::save(o.out, model);
   std::printf("train: wrote %s: %s %s, %d iterations, validation accuracy %.4f on %s, classes:", o.out.c_str(),
               o.algorithm.c_str(), o.task.c_str(), trained.iterations, trained.validation_accuracy,
               data.validation_family.c_str());
-  for (const auto& c : model.class_names) std::printf(" %s;", c.c_str());
-  std::printf("\n");
+  for (const auto& c : model.classes) std::printf(" %s;", c.name.c_str());
+  std::printf(" alert threshold %.4g (FPR %.4g on %d held-out benign flows)\n", model.calibration.threshold,
+              model.calibration.reference_fpr, o.benign_reference);
 }
 
 void register_train(CLI::App& parent) {
@@ -88,11 +111,29 @@ void register_train(CLI::App& parent) {
   cmd->add_option("--threads", o->threads, "Worker threads")->capture_default_str();
   cmd->add_option("--support-per-class", o->support_per_class, "Reference flows per class kept in the model")
       ->capture_default_str();
+  cmd->add_option("--benign-reference", o->benign_reference,
+                  "Held-out benign flows kept in the model to set the alert threshold on")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--reference-per-class", o->reference_per_class,
+                  "Held-out flows per attack class kept to calibrate the open set (unknown)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--fpr", o->fpr, "False-positive rate of the alert threshold on the held-out benign flows")
+      ->capture_default_str();
+  cmd->add_option("--unknown-rate", o->unknown_rate,
+                  "Share of held-out known-class flows reported unknown (default: --fpr)");
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file (written every --checkpoint-every iterations)");
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Iterations between checkpoints")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
-  cmd->callback([o] { run(*o); });
+  cmd->callback([o] {
+    // What the model records as the command that made it (the options that change the result).
+    o->command_line = fmt::format("metaids train --config {} --algorithm {} --task {} --seed {} --shots {}", o->config,
+                                  o->algorithm, o->task, o->seed, o->shots);
+    if (o->iterations >= 0) o->command_line += fmt::format(" --iterations {}", o->iterations);
+    run(*o);
+  });
 }
 
 METAIDS_COMMAND("train", register_train);

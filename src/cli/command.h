@@ -5,7 +5,11 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <cstdint>
 #include <string>
+
+#include "flow/capture.h"
+#include "flow/flow_table.h"
 
 namespace metaids::cli {
 
@@ -23,6 +27,43 @@ std::string resolve_data_dir(const std::string& option);
 
 // Exit code a command callback wants main to return (0 unless set).
 int& exit_code();
+
+// The flow table options shared by flows, detect, calibrate and adapt.
+struct FlowTableOptions {
+  double flow_timeout_s = 120.0;
+  double activity_timeout_s = 5.0;
+  std::uint64_t max_flows = 1'000'000;
+  void add_to(CLI::App& command);
+  flow::FlowTableConfig config() const;  // validates; throws metaids::Error
+};
+
+// Live capture options shared by flows, detect and calibrate (tcpdump's short forms too).
+struct LiveCaptureOptions {
+  std::string interface;
+  std::string bpf;
+  std::string bpf_file;  // -F: the filter read from a file
+  int snaplen = 262144;
+  int buffer_size = 16 << 20;
+  bool immediate = false;
+  bool no_promiscuous = false;
+  std::string drop_user;
+  bool drop_given = false;
+  void add_to(CLI::App& command, bool with_interface = true);
+  std::string filter() const;                 // --bpf, or the contents of -F
+  flow::LiveOptions live_options() const;     // validates
+};
+
+// Writes the process id to `path` (atomically) and removes the file when destroyed.
+class PidFile {
+ public:
+  explicit PidFile(std::string path);
+  ~PidFile();
+  PidFile(const PidFile&) = delete;
+  PidFile& operator=(const PidFile&) = delete;
+
+ private:
+  std::string path_;
+};
 
 }  // namespace metaids::cli
 

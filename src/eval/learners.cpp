@@ -199,37 +199,4 @@ Matrix<float> adapted_logits(const meta::MetaLearner<float>& learner, const Vect
   return learner.predict(adapted, task.query.x, scratch);
 }
 
-nlohmann::json learner_config_to_json(const meta::LearnerConfig& c) {
-  return {{"algorithm", meta::to_string(c.algorithm)},
-          {"inputs", c.inputs},
-          {"ways", c.ways},
-          {"hidden", c.hidden},
-          {"embedding", c.embedding},
-          {"activation", nn::to_string(c.activation)},
-          {"inner_steps", c.inner_steps},
-          {"inner_learning_rate", c.inner_learning_rate},
-          {"adapt_steps", c.adapt_steps},
-          {"weight_decay", c.weight_decay}};
-}
-
-meta::LearnerConfig learner_config_from_json(const nlohmann::json& j) {
-  meta::LearnerConfig c;
-  try {
-    c.algorithm = meta::algorithm_from_string(j.at("algorithm").get<std::string>());
-    c.inputs = j.at("inputs").get<int>();
-    c.ways = j.at("ways").get<int>();
-    c.hidden = j.at("hidden").get<std::vector<int>>();
-    c.embedding = j.at("embedding").get<int>();
-    c.activation = nn::activation_from_string(j.at("activation").get<std::string>());
-    c.inner_steps = j.at("inner_steps").get<int>();
-    c.inner_learning_rate = j.at("inner_learning_rate").get<double>();
-    c.adapt_steps = j.at("adapt_steps").get<int>();
-    c.weight_decay = j.at("weight_decay").get<double>();
-  } catch (const nlohmann::json::exception& e) {
-    fail("the model's learner configuration is incomplete: {}", e.what());
-  }
-  c.validate();
-  return c;
-}
-
 }  // namespace metaids::eval

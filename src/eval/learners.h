@@ -98,7 +98,4 @@ TrainedLearner restore_learner(const meta::LearnerConfig& config, Vector<float> 
 Matrix<float> adapted_logits(const meta::MetaLearner<float>& learner, const Vector<float>& phi, const Task<float>& task,
                              meta::Scratch<float>& scratch);
 
-nlohmann::json learner_config_to_json(const meta::LearnerConfig& config);
-meta::LearnerConfig learner_config_from_json(const nlohmann::json& json);
-
 }  // namespace metaids::eval

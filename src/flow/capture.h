@@ -59,6 +59,7 @@ class FlowMeter {
 struct CaptureSummary {
   double elapsed_s = 0.0;
   bool live = false;
+  int stopped_by_signal = 0;     // SIGINT/SIGTERM that ended reading early (0: none)
   uint64_t kernel_received = 0;  // pcap_stats, live capture only
   uint64_t kernel_dropped = 0;
   uint64_t interface_dropped = 0;
@@ -68,17 +69,28 @@ struct CaptureSummary {
 // "packets=... flows=... skipped=... (reason=n ...) evicted=... elapsed=...s packets/s=..."
 std::string format_summary(const MeterStats& stats, const FlowTable& table, const CaptureSummary& summary);
 
-// Reads a capture file into the meter (without calling finish). Throws metaids::Error when
-// the file cannot be opened; a partial last record is counted as truncated_record.
-void read_capture_file(const std::string& path, FlowMeter& meter, CaptureSummary& summary);
+// Reads a capture file into the meter (without calling finish). "-" is standard input; a
+// gzip-compressed capture (by its magic bytes, e.g. `.pcap.gz`) is decompressed as it is read.
+// `bpf` (tcpdump's filter language) keeps only the packets it matches, as tcpdump -r does.
+// Stops early, keeping what was read, when SIGINT/SIGTERM arrives (install_stop_signals).
+// Throws metaids::Error when the file cannot be opened or the filter does not compile; a
+// partial last record is counted as truncated_record.
+void read_capture_file(const std::string& path, FlowMeter& meter, CaptureSummary& summary,
+                       const std::string& bpf = {});
+// Opens and closes a capture (and compiles the filter) to fail early, before any output.
+void check_capture_file(const std::string& path, const std::string& bpf = {});
+
+// LiveOptions::drop_privileges_user when no drop was asked for ("" is refused as a user name).
+inline constexpr const char* kKeepPrivileges = "\x01keep";
 
 struct LiveOptions {
   std::string interface;
   std::string bpf_filter;
   int snaplen = 262144;
-  int buffer_size_bytes = 0;  // 0: libpcap's default
+  int buffer_size_bytes = 16 << 20;  // the kernel ring: 16 MiB (libpcap's 2 MiB drops bursts)
   bool immediate = false;
-  std::string drop_privileges_user;  // after the device is opened
+  bool promiscuous = true;
+  std::string drop_privileges_user = kKeepPrivileges;  // after the device is opened
   int read_timeout_ms = 100;
 };
 
@@ -92,7 +104,9 @@ class LiveCapture {
   LiveCapture& operator=(const LiveCapture&) = delete;
 
   // Captures until SIGINT/SIGTERM (see install_stop_signals) or request_stop(); calls `tick`
-  // about every read timeout (the caller flushes output there). Fills the kernel statistics.
+  // about every read timeout, with traffic or without (the caller flushes output there), after
+  // emitting the flows idle past their timeout, so a finished flow leaves within a tick even
+  // on a quiet link. Fills the kernel statistics.
   void run(FlowMeter& meter, CaptureSummary& summary, const std::function<void()>& tick);
 
  private:
@@ -100,9 +114,15 @@ class LiveCapture {
   ::pcap* handle_ = nullptr;
 };
 
-// SIGINT and SIGTERM stop a live capture cleanly (open flows are then flushed by the caller).
+// SIGINT and SIGTERM stop reading (a capture file or a live interface) cleanly: the caller
+// then flushes the open flows, writes them and prints its summary. SIGHUP asks the caller to
+// reopen its outputs (log rotation), as Suricata does.
 void install_stop_signals();
 void request_stop();
 bool stop_requested();
+int stop_signal();            // the signal that asked to stop (0: request_stop() or none)
+bool take_reopen_request();   // true once per SIGHUP received
+// The exit status a command stopped by `signal` returns: 128 + signal, as shells report it.
+int exit_status_for_signal(int signal);
 
 }  // namespace metaids::flow

@@ -140,6 +140,13 @@ Adapted<S> Anil<S>::adapt(const Vector<S>& phi, const Batch<S>& support, int way
   return adapted;
 }
 
+template <typename S>
+Vector<S> Anil<S>::adaptation_step_sizes(const Vector<S>& /*phi*/) const {
+  Vector<S> out = Vector<S>::Zero(this->network_.parameter_count());
+  out.tail(out.size() - head_offset_).setConstant(static_cast<S>(this->config_.inner_learning_rate));
+  return out;
+}
+
 template class Anil<float>;
 template class Anil<double>;
 

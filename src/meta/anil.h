@@ -23,6 +23,9 @@ class Anil final : public MetaLearner<S> {
   Adapted<S> adapt(const Vector<S>& phi, const Batch<S>& support, int ways, Scratch<S>& scratch,
                    int steps = -1) const override;
 
+ protected:
+  Vector<S> adaptation_step_sizes(const Vector<S>& phi) const override;
+
  private:
   // H = act(body(x)) for the columns of x; keeps the body's parameters in scratch.body_theta
   // and its forward pass in scratch.query.

@@ -57,6 +57,42 @@ nn::MlpSpec LearnerConfig::network_spec() const {
   return spec;
 }
 
+nlohmann::json LearnerConfig::to_json() const {
+  return {{"algorithm", to_string(algorithm)},
+          {"inputs", inputs},
+          {"ways", ways},
+          {"hidden", hidden},
+          {"embedding", embedding},
+          {"activation", nn::to_string(activation)},
+          {"inner_steps", inner_steps},
+          {"inner_learning_rate", inner_learning_rate},
+          {"adapt_steps", adapt_steps},
+          {"weight_decay", weight_decay}};
+}
+
+LearnerConfig LearnerConfig::from_json(const nlohmann::json& j) {
+  LearnerConfig c;
+  try {
+    c.algorithm = algorithm_from_string(j.at("algorithm").get<std::string>());
+    c.inputs = j.at("inputs").get<int>();
+    c.ways = j.at("ways").get<int>();
+    c.hidden = j.at("hidden").get<std::vector<int>>();
+    c.embedding = j.at("embedding").get<int>();
+    c.activation = nn::activation_from_string(j.at("activation").get<std::string>());
+    c.inner_steps = j.at("inner_steps").get<int>();
+    c.inner_learning_rate = j.at("inner_learning_rate").get<double>();
+    c.adapt_steps = j.at("adapt_steps").get<int>();
+    c.weight_decay = j.at("weight_decay").get<double>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("the learner configuration is incomplete or mistyped: {}", e.what());
+  }
+  require(c.hidden.size() <= 64, "the network has {} hidden layers; at most 64 are supported", c.hidden.size());
+  for (int h : c.hidden) require(h <= 65536, "hidden width {} is larger than 65536", h);
+  require(c.inputs <= 1'000'000 && c.ways <= 65536 && c.embedding <= 65536, "the network's sizes are out of range");
+  c.validate();
+  return c;
+}
+
 template <typename S>
 MetaLearner<S>::MetaLearner(LearnerConfig config)
     : config_((config.validate(), std::move(config))), network_(config_.network_spec()) {}

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
@@ -45,6 +46,11 @@ struct LearnerConfig {
   // Throws metaids::Error on impossible values (sizes < 1, negative steps, non-finite rates).
   void validate() const;
   nn::MlpSpec network_spec() const;
+
+  // {"algorithm", "inputs", "ways", "hidden", "embedding", "activation", "inner_steps",
+  //  "inner_learning_rate", "adapt_steps", "weight_decay"}; from_json validates.
+  nlohmann::json to_json() const;
+  static LearnerConfig from_json(const nlohmann::json& json);
 };
 
 // What adaptation produces: adapted parameters (gradient-based learners) or prototypes.
@@ -64,6 +70,9 @@ struct Scratch {
   Batch<S> both;                          // support then query (ProtoNet, ANIL, Reptile)
   Vector<S> body_theta, body_gradient;    // ANIL: the body's share of φ and of the gradient
 };
+
+template <typename S>
+class DeployedState;  // meta/deployment.h
 
 template <typename S>
 class MetaLearner {
@@ -99,7 +108,18 @@ class MetaLearner {
   // Logits (ways × n) of x under an adapted model.
   virtual Matrix<S> predict(const Adapted<S>& adapted, const Matrix<S>& x, Scratch<S>& scratch) const;
 
+  // Adapts to a deployed model's support set: labels 0..classes-1, any number of classes (more
+  // than the meta-trained outputs included); `groups` gives each column's prototype group
+  // (0..G-1, every group within one class), or is empty for one group per class. The state
+  // scores flows from then on (meta/deployment.h).
+  virtual DeployedState<S> deploy(const Vector<S>& phi, const Batch<S>& support, int classes,
+                                  const std::vector<int>& groups, Scratch<S>& scratch) const;
+
  protected:
+  // Per-parameter step sizes (θ's layout) of this learner's inner SGD at adaptation: α
+  // everywhere unless the learner says otherwise (ANIL: the head only; Meta-SGD: learned).
+  virtual Vector<S> adaptation_step_sizes(const Vector<S>& phi) const;
+
   void check_task(const Task<S>& task) const;
   LearnerConfig config_;
   nn::Mlp<S> network_;

@@ -115,6 +115,13 @@ Adapted<S> GradientMetaLearner<S>::adapt(const Vector<S>& phi, const Batch<S>& s
   return adapted;
 }
 
+template <typename S>
+Vector<S> GradientMetaLearner<S>::adaptation_step_sizes(const Vector<S>& phi) const {
+  Vector<S> out;
+  step_sizes(phi, out);
+  return out;
+}
+
 template class GradientMetaLearner<float>;
 template class GradientMetaLearner<double>;
 

@@ -19,6 +19,9 @@ class GradientMetaLearner final : public MetaLearner<S> {
   Adapted<S> adapt(const Vector<S>& phi, const Batch<S>& support, int ways, Scratch<S>& scratch,
                    int steps = -1) const override;
 
+ protected:
+  Vector<S> adaptation_step_sizes(const Vector<S>& phi) const override;
+
  private:
   // The per-parameter inner step size: α everywhere (MAML, FOMAML), α on the output layer
   // and 0 elsewhere (ANIL), or the learned α vector (Meta-SGD).

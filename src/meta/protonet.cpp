@@ -1,6 +1,7 @@
 #include "meta/protonet.h"
 
 #include "core/error.h"
+#include "meta/deployment.h"
 
 namespace metaids::meta {
 
@@ -92,6 +93,24 @@ Adapted<S> PrototypicalNetwork<S>::adapt(const Vector<S>& phi, const Batch<S>& s
 template <typename S>
 Matrix<S> PrototypicalNetwork<S>::predict(const Adapted<S>& adapted, const Matrix<S>& x, Scratch<S>& scratch) const {
   return negative_squared_distances<S>(this->network_.forward(adapted.theta, x, scratch.query), adapted.prototypes);
+}
+
+template <typename S>
+DeployedState<S> PrototypicalNetwork<S>::deploy(const Vector<S>& phi, const Batch<S>& support, int classes,
+                                                const std::vector<int>& groups, Scratch<S>& scratch) const {
+  require(classes >= 2, "a deployed model needs at least 2 classes, got {}", classes);
+  require(support.x.rows() == this->config_.inputs, "support set has {} features but the model expects {}",
+          support.x.rows(), this->config_.inputs);
+  require(static_cast<Eigen::Index>(support.y.size()) == support.x.cols(), "{} labels for {} support flows",
+          support.y.size(), support.x.cols());
+  for (int y : support.y) require(y >= 0 && y < classes, "support label {} out of range for {} classes", y, classes);
+  DeployedState<S> state;
+  state.classes_ = classes;
+  state.prototype_logits_ = true;
+  state.network_ = std::make_shared<const nn::Mlp<S>>(this->network_.spec());
+  state.theta_ = phi;
+  state.set_groups(this->network_.forward_into(phi, support.x, scratch.query), support.y, groups);
+  return state;
 }
 
 template class PrototypicalNetwork<float>;

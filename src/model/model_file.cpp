@@ -237,7 +237,8 @@ std::string describe_model(const ModelFile& model, const std::filesystem::path& 
   for (const auto& t : model.tensors) line("tensor", fmt::format("{} ({} floats)", t.name, t.values.size()));
   static const std::set<std::string> shown{"format_version", "metaids_version", "algorithm", "architecture",
                                            "hyperparameters", "feature_names", "class_names", "training_data_hash",
-                                           "transform", "metrics"};
+                                           "transform", "metrics", "classes", "calibration", "history",
+                                           "support", "reference", "task", "schema", "experiment"};
   for (const auto& [key, value] : h.items())
     if (shown.count(key) == 0) line(key, value.is_string() ? value.get<std::string>() : value.dump());
   return out;

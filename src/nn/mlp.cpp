@@ -211,7 +211,7 @@ Vector<S> Mlp<S>::initial_parameters(std::mt19937_64& rng) const {
 }
 
 template <typename S>
-Matrix<S> Mlp<S>::forward(const Vector<S>& theta, const Matrix<S>& x, Workspace<S>& ws) const {
+const Matrix<S>& Mlp<S>::forward_into(const Vector<S>& theta, const Matrix<S>& x, Workspace<S>& ws) const {
   const int L = spec_.layers();
   require(x.rows() == spec_.inputs(), "input has {} features but the network expects {}", x.rows(), spec_.inputs());
   ws.pre.resize(static_cast<size_t>(L));
@@ -227,6 +227,11 @@ Matrix<S> Mlp<S>::forward(const Vector<S>& theta, const Matrix<S>& x, Workspace<
     }
   }
   return ws.pre[static_cast<size_t>(L - 1)];
+}
+
+template <typename S>
+Matrix<S> Mlp<S>::forward(const Vector<S>& theta, const Matrix<S>& x, Workspace<S>& ws) const {
+  return forward_into(theta, x, ws);
 }
 
 template <typename S>

@@ -99,6 +99,9 @@ class Mlp {
   // logits (outputs × n) of x (inputs × n).
   Matrix<S> forward(const Vector<S>& theta, const Matrix<S>& x, Workspace<S>& ws) const;
   Matrix<S> forward(const Vector<S>& theta, const Matrix<S>& x) const;
+  // The same without copying: the logits stay in ws.pre.back() (hidden activations in
+  // ws.post), valid until ws is used again. Allocates only when x has more columns than before.
+  const Matrix<S>& forward_into(const Vector<S>& theta, const Matrix<S>& x, Workspace<S>& ws) const;
 
   // Output of hidden layer `layer` (0-based; layers()-1 gives the logits): an embedding.
   Matrix<S> embed(const Vector<S>& theta, const Matrix<S>& x, int upto_layer) const;

@@ -24,7 +24,7 @@ metaids_cli_case(predict_bad_format nonzero "^metaids: error: --format must be c
   predict --model m.mids --input flows.csv --format xml)
 metaids_cli_case(predict_requires_input nonzero "^metaids: error: .*--input"
   predict --model m.mids)
-metaids_cli_case(adapt_requires_support nonzero "^metaids: error: .*--support"
+metaids_cli_case(adapt_requires_support nonzero "^metaids: error: give exactly one source of labelled flows"
   adapt --model m.mids --out adapted.mids)
 metaids_cli_case(adapt_missing_model nonzero "^metaids: error: .*no-such-model.mids"
   adapt --model no-such-model.mids --support flows.csv --out adapted.mids)

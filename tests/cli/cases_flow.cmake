@@ -8,7 +8,7 @@ metaids_cli_case(flows_unknown_option nonzero "^metaids: error:" flows --pcap ${
 metaids_cli_case(flows_bad_format nonzero "^metaids: error:" flows --pcap ${FLOW_DATA}/malformed.pcap --format xml)
 metaids_cli_case(flows_bad_timeout nonzero "flow-timeout must be a positive" flows --pcap ${FLOW_DATA}/malformed.pcap --flow-timeout 0)
 metaids_cli_case(flows_bad_max_flows nonzero "max-flows must be between" flows --pcap ${FLOW_DATA}/malformed.pcap --max-flows 0)
-metaids_cli_case(flows_live_option_without_interface nonzero "need --interface" flows --pcap ${FLOW_DATA}/malformed.pcap --bpf tcp)
+metaids_cli_case(flows_live_option_without_interface nonzero "need --interface" flows --pcap ${FLOW_DATA}/malformed.pcap --immediate)
 metaids_cli_case(flows_no_such_interface nonzero "^metaids: error: cannot" flows --interface metaids-none0)
 metaids_cli_case(flows_truncated_last_record 0 "truncated_record=1" flows --pcap ${FLOW_DATA}/truncated.pcap)
 metaids_cli_case(flows_truncated_keeps_flows 0 "10.0.0.1-10.0.0.2-40000-80-6" flows --pcap ${FLOW_DATA}/truncated.pcap)

@@ -53,7 +53,21 @@ TEST(Cli, TrainPredictAdaptPredict) {
   EXPECT_EQ(p1, slurp(dir.path() / "p2.csv"));
   const auto rows = lines(p1);
   ASSERT_GT(rows.size(), 400u);
-  EXPECT_EQ(rows[0], "row,class,score,attack_score,label");
+  EXPECT_EQ(rows[0], "record,line,class,predicted,probability,attack_margin,novelty,alert,label");
+  // Every record is scored and numbered by its input line, also after a malformed one.
+  {
+    const auto input = lines(slurp(dir.path() / "flows.csv"));
+    std::string broken = input[0] + "\n" + input[1] + "\n" + "1,2,3\n";
+    for (size_t i = 2; i < 6; ++i) broken += input[i] + "\n";
+    dir.write("broken.csv", broken);
+    ASSERT_EQ(run("predict --model " + p("m.mids") + " --input " + p("broken.csv") + " --out " + p("pb.csv"), err), 0)
+        << slurp(err);
+    const auto out = lines(slurp(dir.path() / "pb.csv"));
+    ASSERT_EQ(out.size(), 6u);  // header + 5 flows (the 3-field record skipped)
+    EXPECT_EQ(out[1].substr(0, 4), "1,2,");
+    EXPECT_EQ(out[2].substr(0, 4), "2,4,");  // line 3 was the malformed record
+    EXPECT_NE(slurp(err).find("1 skipped"), std::string::npos) << slurp(err);
+  }
   // Five flows of T1 (a family the model has never seen) → a model that knows T1.
   const auto all = lines(slurp(dir.path() / "flows.csv"));
   std::string support = all[0] + "\n", rest = all[0] + "\n";
@@ -81,7 +95,7 @@ TEST(Cli, TrainPredictAdaptPredict) {
   dir.write("unlabelled.csv", unlabelled);
   ASSERT_EQ(run("predict --model " + p("a.mids") + " --input " + p("unlabelled.csv") + " --out " + p("p4.csv"), err), 0)
       << slurp(err);
-  EXPECT_EQ(lines(slurp(dir.path() / "p4.csv"))[0], "row,class,score,attack_score");
+  EXPECT_EQ(lines(slurp(dir.path() / "p4.csv"))[0], "record,line,class,predicted,probability,attack_margin,novelty,alert");
   std::string no_f3;
   for (const auto& line : lines(rest)) {
     std::vector<std::string> cells;

@@ -38,8 +38,11 @@ sleep 2
 in_ns tcpreplay --intf1=mreplay --pps=1500 "$work/trace.pcap" > "$work/replay.log" 2>&1
 sleep 2
 kill -TERM "$capture_pid"  # SIGTERM (SIGINT is ignored by background jobs of a script)
-wait "$capture_pid"
+rc=0
+wait "$capture_pid" || rc=$?
 capture_pid=""
+# Stopped by a signal: everything written, then the signal's conventional status (128 + 15).
+[ "$rc" -eq 143 ] || { echo "expected exit status 143 after SIGTERM, got $rc"; cat "$work/live.log"; exit 1; }
 cat "$work/live.log"
 
 python3 - "$work/offline.csv" "$work/live.csv" "$work/live.log" <<'PY'

@@ -1,0 +1,84 @@
+#include "detect/detector.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace metaids::detect {
+
+Detector::Detector(const model::Model& model, const DetectorOptions& options, EveOutput& output)
+    : model_(model),
+      output_(output),
+      options_(options),
+      transform_(model.transform),
+      scorer_(model),
+      formatter_(model, options.include_features),
+      raw_(model.features(), kBatch),
+      x_(model.features(), kBatch),
+      records_(static_cast<size_t>(kBatch)) {
+  if (!std::isnan(options.threshold)) {
+    require(std::isfinite(options.threshold), "--threshold must be a finite number");
+    scorer_.set_threshold(options.threshold);
+  }
+}
+
+void Detector::on_flow(const flow::FlowState& flow, flow::FlowEnd /*reason*/) {
+  if (!mapper_) mapper_.emplace(model_);
+  const flow::FeatureVector features = flow::compute_features(flow);
+  float* column = raw_.data() + pending_ * raw_.rows();
+  mapper_->map(features, flow.key.protocol, std::span<float>(column, static_cast<size_t>(raw_.rows())));
+  records_[static_cast<size_t>(pending_)] = flow_record(flow);
+  if (++pending_ == kBatch) flush();
+}
+
+void Detector::add(const FlowRecord& record, std::span<const float> raw) {
+  require(static_cast<Eigen::Index>(raw.size()) == raw_.rows(), "a flow has {} inputs, the model reads {}", raw.size(),
+          raw_.rows());
+  std::copy(raw.begin(), raw.end(), raw_.data() + pending_ * raw_.rows());
+  records_[static_cast<size_t>(pending_)] = record;
+  if (++pending_ == kBatch) flush();
+}
+
+void Detector::flush() {
+  if (pending_ == 0) return;
+  const Eigen::Index n = pending_;
+  pending_ = 0;
+  const Eigen::Index d = raw_.rows();
+  if (x_.cols() != n) x_.resize(d, n);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    x_.col(j) = raw_.col(j);
+    transform_.apply_row_in_place(std::span<float>(x_.data() + j * d, static_cast<size_t>(d)));
+  }
+  scorer_.score(x_, verdicts_);
+  lines_.clear();
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const FlowRecord& record = records_[static_cast<size_t>(j)];
+    const model::Verdict& v = verdicts_[static_cast<size_t>(j)];
+    ++stats_.flows;
+    if (v.alert) {
+      ++stats_.alerts;
+      ++stats_.alerts_by_class[formatter_.reported_name(v)];
+    }
+    if (v.unknown) ++stats_.unknown;
+    if (!record.label.empty()) {
+      ++stats_.flows_by_label[record.label];
+      ++stats_.reported_by_label[record.label][formatter_.reported_name(v)];
+    }
+    formatter_.append(lines_, record, v, std::span<const float>(raw_.data() + j * d, static_cast<size_t>(d)),
+                      options_.all_flows);
+    if (on_verdict) on_verdict(record, v);
+  }
+  if (x_.cols() != kBatch) x_.resize(d, kBatch);
+  output_.write(lines_);
+}
+
+std::string Detector::summary(double elapsed_s) const {
+  std::string classes;
+  for (const auto& [name, count] : stats_.alerts_by_class) classes += fmt::format("{}{}={}", classes.empty() ? "" : " ", name, count);
+  return fmt::format("detect: flows={} alerts={}{}{}{} unknown={} threshold={:.4g} elapsed={:.3f}s flows/s={:.0f}",
+                     stats_.flows, stats_.alerts, classes.empty() ? "" : " (", classes, classes.empty() ? "" : ")",
+                     stats_.unknown, scorer_.calibration().threshold, elapsed_s,
+                     elapsed_s > 0 ? static_cast<double>(stats_.flows) / elapsed_s : 0.0);
+}
+
+}  // namespace metaids::detect

@@ -1,0 +1,139 @@
+// The loadable model: everything a detector needs to score flows, in one file that anyone can
+// load without the evaluation code (the FSND-1 runner and XGBoost are never linked by it).
+//
+//   Model m = load("ids.mids");               // validates every value, then adapts once
+//   Scorer scorer(m);                          // per thread; reuses m's adapted state
+//   scorer.score(x, verdicts);                 // x: transformed flows (features × n)
+//   add_support(m, rows, "New attack", rec);   // adaptation: the learner re-adapts once
+//   save("ids2.mids", m);                      // atomic
+//
+// What a model holds:
+//   network      the learner's configuration and meta-parameters φ
+//   transform    the fitted feature transform, the schema its CSV inputs are read with
+//   classes      index 0 is benign; each with its EVE signature id, category and severity
+//   support      labelled reference flows (transformed) the learner adapts to, each with a
+//                prototype group (ProtoNet: one prototype per group; default one per class)
+//   reference    held-out labelled flows, never in the support: benign ones set the alert
+//                threshold for a false-positive rate; all of them calibrate the open set
+//   calibration  the alert threshold and the novelty threshold, and how they were set
+//   history      every event that made the model what it is (train, adapt, calibrate)
+//   provenance   the command, data hash, config and versions that produced it
+//
+// The adapted state (meta/deployment.h) is computed from the support when a model is loaded,
+// adapted or calibrated, never per batch.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/feature_table.h"
+#include "data/schema.h"
+#include "data/transform.h"
+#include "meta/deployment.h"
+#include "meta/learner.h"
+#include "model/model_file.h"
+
+namespace metaids::model {
+
+using meta::Matrix;
+using meta::Vector;
+
+// How an alert of a class reads in EVE (`alert.signature_id`, `category`, `severity`).
+struct ClassInfo {
+  std::string name;
+  std::int64_t signature_id = 0;
+  std::string category;
+  int severity = 2;  // 1 high … 3 low, as Suricata's priorities
+  bool operator==(const ClassInfo&) const = default;
+};
+
+// Suricata-style category and severity guessed from a class name ("DoS Hulk" → "Attempted
+// Denial of Service", 2); the benign class gets "Not Suspicious Traffic", 3.
+ClassInfo describe_class(const std::string& name, std::int64_t signature_id, bool benign);
+// The pseudo-class of flows far from every known class.
+inline constexpr const char* kUnknownClass = "unknown";
+inline constexpr std::int64_t kUnknownSignatureId = 9100000;
+
+struct Calibration {
+  // Alert when the attack margin (log-odds of the most likely attack class against benign,
+  // max_{k≠0} logit_k − logit_0) is at least `threshold`. 0: whichever is more likely.
+  double threshold = 0.0;
+  // The false-positive rate it was set for on benign reference flows (0: set directly) and
+  // the rate it gives on them.
+  double target_fpr = 0.0;
+  double reference_fpr = 0.0;
+  // A flow whose novelty (meta/deployment.h) exceeds this is "unknown" (infinity: never).
+  double novelty_threshold = std::numeric_limits<double>::infinity();
+  double novelty_rate = 0.0;     // the share of held-out known-class flows flagged unknown by it
+  std::string method = "default";  // default | reference | site | manual
+  nlohmann::json to_json() const;
+  static Calibration from_json(const nlohmann::json& json);  // validates
+};
+
+class Model {
+ public:
+  meta::LearnerConfig config;
+  Vector<float> phi;
+  std::string task = "detection";  // detection | classification
+  std::vector<ClassInfo> classes;  // 0 is benign
+  Matrix<float> support_x;         // (features × n) transformed
+  std::vector<int> support_y;
+  std::vector<int> support_group;  // one per support flow (prototype group)
+  Matrix<float> reference_x;       // (features × m) transformed, held out of the support
+  std::vector<int> reference_y;
+  data::FeatureTransform transform;
+  data::DatasetSchema schema;
+  Calibration calibration;
+  nlohmann::json history = nlohmann::json::array();
+  nlohmann::json provenance = nlohmann::json::object();
+  nlohmann::json header = nlohmann::json::object();  // hyperparameters, metrics, anything else kept
+
+  // The learner's adapted state for the current support; recomputed by adapt().
+  const meta::DeployedState<float>& state() const;
+  std::shared_ptr<const meta::DeployedState<float>> shared_state() const { return state_; }
+  // Re-runs the learner's adaptation on the support (after the support changed) and checks
+  // that the result can score (finite logits and novelty on the support): never fails open.
+  void adapt();
+
+  int benign() const { return 0; }
+  std::vector<std::string> class_names() const;
+  int class_index(const std::string& name) const;  // -1 if unknown
+  int features() const { return config.inputs; }
+  // The CSV input columns the transform reads (numeric, then categorical).
+  std::vector<std::string> input_columns() const;
+  // A version string: the first 12 hex digits of the SHA-256 of the encoded file.
+  std::string version() const;
+
+ private:
+  std::shared_ptr<const meta::DeployedState<float>> state_;
+};
+
+// File round trip. from_file validates every value (finite parameters and reference rows,
+// known algorithm and task, unique non-empty class names, feature names equal to the
+// transform's inputs, labels and groups in range, calibration values) and adapts.
+ModelFile to_file(const Model& model);
+Model from_file(const ModelFile& file, const std::string& source = "model");
+Model load(const std::filesystem::path& path);
+void save(const std::filesystem::path& path, const Model& model);
+
+// Appends labelled transformed rows (rows × features) to the support as class `label` (a new
+// class when not known yet, with the given or guessed EVE description), records the event in
+// the history and re-adapts. Returns true when the class is new.
+bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
+                 const ClassInfo* description = nullptr);
+
+// One history event: {"event": name, "time": now (or $SOURCE_DATE_EPOCH), ...fields}.
+nlohmann::json history_event(const std::string& name, nlohmann::json fields);
+// ISO 8601 UTC time of `seconds` since the epoch, "2026-12-07T08:00:00Z".
+std::string iso8601_utc(std::int64_t seconds);
+// Now, or $SOURCE_DATE_EPOCH when it is set (reproducible files).
+std::int64_t now_seconds();
+
+// Human-readable summary (what `metaids info` prints): metadata, classes, calibration and
+// every history event.
+std::string describe(const Model& model, const ModelFile& file, const std::filesystem::path& path);
+
+}  // namespace metaids::model
