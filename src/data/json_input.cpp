@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/csv_reader.h"
 
@@ -55,10 +56,15 @@ nlohmann::json read_json_bounded(const std::filesystem::path& path) {
   if (std::ferror(file.get()) != 0) fail("cannot read {}: {}", path.string(), std::strerror(errno));
   require(text.size() <= kMaxJsonFileBytes, "{}: larger than {} (the limit for a JSON file)", path.string(),
           describe_bytes(kMaxJsonFileBytes));
+  return parse_json_text(text, path.string());
+}
+
+nlohmann::json parse_json_text(std::string_view text, std::string_view source) {
   try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON: {}", path.string(), e.what());
+    return parse_json_strict(text, source);  // syntax errors and duplicate keys: metaids::Error
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range for a number beyond double range ("1e400"), which parse_json_strict lets by.
+    fail("{}: not valid JSON: {}", source, e.what());
   }
 }
 

@@ -24,6 +24,11 @@ inline constexpr size_t kMaxJsonDepth = 32;                     // nesting below
 // larger than kMaxJsonFileBytes or is not valid JSON.
 nlohmann::json read_json_bounded(const std::filesystem::path& path);
 
+// Parses JSON text with core's parse_json_strict (a key twice in one object is an error);
+// throws metaids::Error "<source>: ..." for any malformed input, numbers beyond double range
+// included (nlohmann reports those as out_of_range, which would escape as a foreign exception).
+nlohmann::json parse_json_text(std::string_view text, std::string_view source);
+
 // Throws metaids::Error ("<what>: 'key' is nested deeper than 32 levels") when a value of
 // the object (or the value itself, if not an object) is nested deeper than kMaxJsonDepth.
 void require_json_depth(const nlohmann::json& value, std::string_view what);

@@ -136,6 +136,25 @@ TEST(ExperimentConfig, FilesAreBounded) {
   EXPECT_NE(error_of([&] { load_experiment_config(bad_json); }).find("not valid JSON"), std::string::npos);
 }
 
+TEST(ExperimentConfig, NumberTooLargeForADoubleIsInvalidJson) {
+  // Found by fuzz_config: nlohmann reports "1e3081" as out_of_range, not parse_error, and it
+  // escaped as a foreign exception instead of one line naming the file.
+  test::TempDir dir;
+  const auto path = dir.write("overflow.json", "{\"name\": 1e3081, \"dataset\": {}, \"split\": {}}");
+  const std::string m = error_of([&] { load_experiment_config(path); });
+  EXPECT_NE(m.find("overflow.json: not valid JSON"), std::string::npos) << m;
+  EXPECT_NE(error_of([&] { load_schema_file(path); }).find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_json_text("[-1e400]", "text"); }).find("text: not valid JSON"), std::string::npos);
+}
+
+TEST(ExperimentConfig, DuplicateKeysAreRefused) {
+  // The later value would silently win: "seeds" given twice, or a misspelt override.
+  test::TempDir dir;
+  const auto path = dir.write("twice.json", R"({"name": "a", "name": "b", "dataset": {}, "split": {}})");
+  EXPECT_NE(error_of([&] { load_experiment_config(path); }).find("duplicate key \"name\""), std::string::npos);
+  EXPECT_NE(error_of([&] { load_schema_file(path); }).find("duplicate key"), std::string::npos);
+}
+
 TEST(ExperimentConfig, ShippedConfigsParse) {
   for (const char* name : {"configs/cicids2017.json", "configs/nslkdd.json"}) {
     const auto c = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / name);
