@@ -101,6 +101,7 @@ FeatureMapper::FeatureMapper(const model::Model& model) {
       if (flow::feature_name(static_cast<flow::Feature>(f)) == name) found = f;
     if (found > kProtocol) missing.push_back(name);
     source_.push_back(found);
+    integer_.push_back(found < flow::kFeatureCount && flow::feature_is_integer(static_cast<flow::Feature>(found)));
   }
   if (!missing.empty())
     fail("the model reads {} column(s) the flow meter does not produce: {} (a model trained on CICFlowMeter features "
@@ -109,8 +110,16 @@ FeatureMapper::FeatureMapper(const model::Model& model) {
 }
 
 void FeatureMapper::map(const flow::FeatureVector& features, std::uint8_t protocol, std::span<float> row) const {
-  for (size_t j = 0; j < source_.size(); ++j)
-    row[j] = source_[j] == kProtocol ? static_cast<float>(protocol) : csv_equivalent_float(features[source_[j]]);
+  for (size_t j = 0; j < source_.size(); ++j) {
+    if (source_[j] == kProtocol) {
+      row[j] = static_cast<float>(protocol);
+      continue;
+    }
+    double value = features[source_[j]];
+    // The writer prints integer columns as integers (truncated), the rest as shortest decimals.
+    if (integer_[j] && std::fabs(value) < 9.0e15) value = static_cast<double>(static_cast<std::int64_t>(value));
+    row[j] = csv_equivalent_float(value);
+  }
 }
 
 std::string CsvReadReport::summary() const {

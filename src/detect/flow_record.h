@@ -63,6 +63,7 @@ class FeatureMapper {
 
  private:
   std::vector<size_t> source_;  // flow feature index of each model input column
+  std::vector<bool> integer_;   // printed as an integer by the flow writer
 };
 
 struct CsvReadReport {

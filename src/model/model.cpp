@@ -63,7 +63,10 @@ ClassInfo describe_class(const std::string& name, std::int64_t signature_id, boo
     return info;
   }
   const std::string n = lower(name);
-  if (contains_any(n, {"scan", "sweep", "fingerprint", "recon", "probe", "nmap", "satan", "mscan"})) {
+  if (contains_any(n, {"web attack", "sql", "xss", "injection", "traversal"})) {
+    info.category = "Web Application Attack";
+    info.severity = 1;
+  } else if (contains_any(n, {"scan", "sweep", "fingerprint", "recon", "probe", "nmap", "satan", "mscan"})) {
     info.category = "Detection of a Network Scan";
     info.severity = 3;
   } else if (contains_any(n, {"dos", "flood", "slowloris", "slowhttp", "hulk", "goldeneye", "smurf", "neptune",
@@ -72,9 +75,6 @@ ClassInfo describe_class(const std::string& name, std::int64_t signature_id, boo
     info.severity = 2;
   } else if (contains_any(n, {"patator", "brute", "guess", "passwd", "password", "login"})) {
     info.category = "Attempted User Privilege Gain";
-    info.severity = 1;
-  } else if (contains_any(n, {"web", "sql", "xss", "injection", "traversal"})) {
-    info.category = "Web Application Attack";
     info.severity = 1;
   } else if (contains_any(n, {"bot", "c2", "beacon", "trojan", "rat", "malware", "worm"})) {
     info.category = "A Network Trojan was detected";
