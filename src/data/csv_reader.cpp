@@ -172,6 +172,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
     bool need_more = false;
     size_t open_quote = std::string_view::npos;  // where a quoted field still open began
     const size_t max_fields = limits_.max_fields;
+    size_t field_count = 0;  // spans_.size(), kept in a register (the check is per field)
     spans_.clear();
     for (;;) {
       if (p < size && data[p] == '"') {
@@ -207,7 +208,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
           need_more = true;
           break;
         }
-        if (spans_.size() >= max_fields) fail_too_many_fields();
+        if (++field_count > max_fields) fail_too_many_fields();
         if (end == after || (end == after + 1 && data[after] == '\r')) {
           spans_.push_back({p + 1, close - (p + 1), unescape});
         } else {
@@ -226,7 +227,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
         }
         p = end + 1;
         if (p >= size && eof_) {  // trailing delimiter at end of input: one more empty field
-          if (spans_.size() >= max_fields) fail_too_many_fields();
+          if (++field_count > max_fields) fail_too_many_fields();
           spans_.push_back({p, 0, false});
           record_end = size;
           break;
@@ -246,7 +247,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
       size_t field_end = end;
       const bool at_line_end = end >= size || data[end] == '\n';
       if (at_line_end && field_end > p && data[field_end - 1] == '\r') --field_end;
-      if (spans_.size() >= max_fields) fail_too_many_fields();
+      if (++field_count > max_fields) fail_too_many_fields();
       spans_.push_back({p, field_end - p, false});
       if (at_line_end) {
         record_end = end >= size ? size : end + 1;
@@ -254,7 +255,7 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
       }
       p = end + 1;
       if (p >= size && eof_) {
-        if (spans_.size() >= max_fields) fail_too_many_fields();
+        if (++field_count > max_fields) fail_too_many_fields();
         spans_.push_back({p, 0, false});
         record_end = size;
         break;
