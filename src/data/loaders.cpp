@@ -258,11 +258,11 @@ class TableBuilder {
     float* out = t.features.data();
     advise_huge_pages(out, static_cast<size_t>(t.features.size()) * sizeof(float));
     for (size_t b = 0; b < blocks_.size(); ++b) {
-      const size_t block_rows = b + 1 == blocks_.size() ? rows_in_last_block_ : kBlockRows;
+      const size_t block_rows = b + 1 == blocks_.size() ? rows_in_last_block_ : blocks_[b].rows;
       const size_t n = block_rows * static_cast<size_t>(cols);
-      if (n > 0) std::memcpy(out, blocks_[b].get(), n * sizeof(float));
+      if (n > 0) std::memcpy(out, blocks_[b].data.get(), n * sizeof(float));
       out += n;
-      blocks_[b].reset();
+      blocks_[b].data.reset();
     }
     blocks_.clear();
     t.categorical = std::move(categorical_);
@@ -277,20 +277,26 @@ class TableBuilder {
   }
 
  private:
-  // Rows are written into fixed blocks (no reallocation, no copy while loading) and copied
-  // once into the table's matrix by finish(). The slot handed out by next_row() becomes a
-  // row only when the caller counts it in rows_in_last_block_; otherwise it is reused.
-  static constexpr size_t kBlockRows = 16384;
+  // Rows are written into blocks (no reallocation, no copy while loading) and copied once
+  // into the table's matrix by finish(). The slot handed out by next_row() becomes a row only
+  // when the caller counts it in rows_in_last_block_; otherwise it is reused. Blocks double
+  // from 64 rows to 16384, so that a small file does not cost a 2 MiB-aligned block of
+  // megabytes (a fuzzed input, a few flows to predict).
+  static constexpr size_t kFirstBlockRows = 64;
+  static constexpr size_t kMaxBlockRows = 16384;
   float* next_row(size_t feature_count) {
-    if (blocks_.empty() || rows_in_last_block_ == kBlockRows) {
-      const size_t bytes = round_up(kBlockRows * std::max<size_t>(feature_count, 1) * sizeof(float), kHugePage);
-      void* memory = std::aligned_alloc(kHugePage, bytes);
+    if (blocks_.empty() || rows_in_last_block_ == blocks_.back().rows) {
+      const size_t rows = blocks_.empty() ? kFirstBlockRows : std::min(blocks_.back().rows * 2, kMaxBlockRows);
+      const size_t wanted = rows * std::max<size_t>(feature_count, 1) * sizeof(float);
+      const size_t alignment = wanted >= kHugePage ? kHugePage : 64;
+      const size_t bytes = round_up(wanted, alignment);
+      void* memory = std::aligned_alloc(alignment, bytes);
       if (memory == nullptr) throw std::bad_alloc();
-      advise_huge_pages(memory, bytes);
-      blocks_.emplace_back(static_cast<float*>(memory));
+      if (alignment == kHugePage) advise_huge_pages(memory, bytes);
+      blocks_.push_back({std::unique_ptr<float, FreeDeleter>(static_cast<float*>(memory)), rows});
       rows_in_last_block_ = 0;
     }
-    float* row = blocks_.back().get() + rows_in_last_block_ * feature_count;
+    float* row = blocks_.back().data.get() + rows_in_last_block_ * feature_count;
     std::fill(row, row + feature_count, 0.0f);
     return row;
   }
@@ -314,7 +320,11 @@ class TableBuilder {
   struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
   };
-  std::vector<std::unique_ptr<float, FreeDeleter>> blocks_;
+  struct Block {
+    std::unique_ptr<float, FreeDeleter> data;
+    size_t rows;  // capacity
+  };
+  std::vector<Block> blocks_;
   size_t rows_in_last_block_ = 0;
   bool first_file_ = true;
   bool has_timestamps_ = false;

@@ -38,6 +38,23 @@ TEST(Loader, CleanFile) {
   EXPECT_FALSE(t.has_timestamps());
 }
 
+TEST(Loader, ManyRowsAcrossBlocks) {
+  // Rows go into blocks of 64, 128, ... 16384 rows (then 16384 each): every boundary kept.
+  std::string text = "id,a,b,label\n";
+  constexpr int kRows = 40000;
+  for (int i = 0; i < kRows; ++i) {
+    text.append(std::to_string(i)).append(",").append(std::to_string(i)).append(",");
+    text.append(std::to_string(-i)).append(i % 3 == 0 ? ",bad\n" : ",ok\n");
+  }
+  const auto t = load_csv_text(text, simple_schema(), "t");
+  ASSERT_EQ(t.rows(), static_cast<size_t>(kRows));
+  for (int i = 0; i < kRows; ++i) {
+    ASSERT_EQ(t.features(i, 0), static_cast<float>(i)) << i;
+    ASSERT_EQ(t.features(i, 1), static_cast<float>(-i)) << i;
+    ASSERT_EQ(t.class_names[static_cast<size_t>(t.class_ids[static_cast<size_t>(i)])], i % 3 == 0 ? "bad" : "ok");
+  }
+}
+
 TEST(Loader, BadValuesZeroedAndCounted) {
   const std::string text =
       "id,a,b,label\r\n"
