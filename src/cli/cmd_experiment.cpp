@@ -93,7 +93,8 @@ void require_in(const CLI::Option* option, int value, int low, int high, const c
   if (given(option)) require(value >= low && value <= high, "--{} must be in [{}, {}], got {}", name, low, high, value);
 }
 
-// The command line as ExperimentOptions; every value checked before any data is read.
+// The command line as ExperimentOptions; every value checked before any data is read (a
+// value refused here is a usage error: run() turns the Error into a UsageError, exit 2).
 eval::ExperimentOptions parse_options(const ExperimentCommandOptions& o) {
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   require_in(o.episodes_option, o.episodes, 1, eval::kMaxEpisodes, "episodes");
@@ -171,7 +172,14 @@ void plot(const std::filesystem::path& results, const std::filesystem::path& png
 void run(const ExperimentCommandOptions& o) {
   require(!o.config.empty(), "--config is required");
   require(!o.out.empty(), "--out is required");
-  eval::ExperimentOptions options = parse_options(o);
+  eval::ExperimentOptions options;
+  try {
+    options = parse_options(o);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {  // a bad option value is a usage error (exit 2)
+    throw UsageError(e.what());
+  }
   const std::string data_dir = resolve_data_dir(o.data);
   const auto start = std::chrono::steady_clock::now();
   auto log = [&](const std::string& line) {
