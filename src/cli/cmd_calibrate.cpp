@@ -57,8 +57,9 @@ void run(const CalibrateOptions& o) {
   model::save(o.out, model);
   const auto& c = model.calibration;
   fmt::print("calibrate: wrote {}: {} site flows, {} as benign support in {} prototype groups, {} as benign reference; "
-             "alert threshold {:.4g} (FPR {:.4g} on the reference, target {:g}); unknown when novelty > {}\n",
-             o.out, result.flows, result.support, result.groups, result.reference, c.threshold, c.reference_fpr, o.fpr,
+             "alert thresholds {} (FPR {:.4g} on the reference, target {:g}); unknown when novelty > {}\n",
+             o.out, result.flows, result.support, result.groups, result.reference, c.describe_thresholds(),
+             c.reference_fpr, o.fpr,
              std::isfinite(c.novelty_threshold) ? fmt::format("{:.4g}", c.novelty_threshold) : std::string("never"));
   if (static_cast<double>(result.reference) * o.fpr < 1)
     fmt::print(stderr,

@@ -1,12 +1,15 @@
-// metaids demo: a self-contained run on built-in seeded synthetic data. It meta-trains every
-// algorithm on one set of classes, adapts to held-out classes from K examples, and prints a
-// table comparing the methods with training from scratch and a nearest-centroid baseline.
+// `metaids demo`: the whole loop on generated traffic (cmd_demo_traffic.cpp: detect, calibrate,
+// adapt from five flows, detect again). With --synthetic-features, the engine's own demo: it
+// meta-trains every algorithm on built-in seeded synthetic feature vectors, adapts to held-out
+// classes from K examples, and prints a table comparing the methods with training from scratch
+// and a nearest-centroid baseline.
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cmath>
 
 #include "cli/command.h"
+#include "cli/demo_traffic.h"
 #include "core/error.h"
 #include "meta/baselines.h"
 #include "meta/synthetic.h"
@@ -17,6 +20,8 @@ namespace {
 
 struct DemoOptions {
   bool quick = false;
+  bool synthetic_features = false;
+  TrafficDemoOptions traffic;
   int threads = 2;
   std::uint64_t seed = 0;
   int ways = 5;
@@ -41,7 +46,7 @@ Summary summarise(const std::vector<double>& values) {
   return {mean, 1.96 * sd / std::sqrt(n)};
 }
 
-void run_demo(const DemoOptions& o) {
+void run_feature_demo(const DemoOptions& o) {
   using clock_type = std::chrono::steady_clock;
   std::vector<meta::Algorithm> algorithms;  // validated before any work starts
   for (const auto& name : o.algorithms) algorithms.push_back(meta::algorithm_from_string(name));
@@ -159,17 +164,40 @@ void run_demo(const DemoOptions& o) {
 
 void register_demo(CLI::App& app) {
   auto o = std::make_shared<DemoOptions>();
-  CLI::App* cmd = app.add_subcommand("demo", "Meta-train every method on built-in synthetic tasks and compare with scratch training");
-  cmd->add_flag("--quick", o->quick, "A short run (fewer iterations and episodes)");
-  cmd->add_option("--threads", o->threads, "Threads")->check(CLI::Range(1, 256));
-  cmd->add_option("--seed", o->seed, "Seed of the data, the episodes and the training");
-  cmd->add_option("--ways", o->ways, "Classes per episode (N)")->check(CLI::Range(2, 60));
-  cmd->add_option("--shots", o->shots, "Labelled examples per class (K)")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--queries", o->queries, "Query examples per class")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--episodes", o->episodes, "Test episodes")->check(CLI::Range(1, 1000000));
-  cmd->add_option("--iterations", o->iterations, "Meta-training iterations per method")->check(CLI::Range(1, 10000000));
-  cmd->add_option("--algorithms", o->algorithms, "Meta-learners to run")->delimiter(',');
-  cmd->callback([o] { run_demo(*o); });
+  CLI::App* cmd = app.add_subcommand(
+      "demo", "The whole loop on generated traffic: detect, calibrate to the site, adapt from 5 flows of a new family, "
+              "detect again (--synthetic-features: the meta-learners on synthetic feature vectors)");
+  cmd->add_flag("--quick", o->quick, "A short run (less traffic; fewer iterations and episodes)");
+  cmd->add_option("--seed", o->seed, "Seed of the traffic (or of the synthetic data and training)");
+  cmd->add_option("--model", o->traffic.model, "Model to demonstrate (default: the built-in model)");
+  cmd->add_option("--new-family", o->traffic.new_family,
+                  "The family the analyst labels 5 flows of (a metaids synth family)")
+      ->capture_default_str();
+  cmd->add_option("--shots", o->shots, "Labelled flows of the new family (K; --synthetic-features: per class)")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--keep", o->traffic.keep_dir, "Keep the generated captures and alerts in this directory");
+  cmd->add_flag("--synthetic-features", o->synthetic_features,
+                "Run the engine's demo instead: meta-learners against scratch training on synthetic features");
+  cmd->add_option("--threads", o->threads, "Threads (--synthetic-features)")->check(CLI::Range(1, 256));
+  cmd->add_option("--ways", o->ways, "Classes per episode (N; --synthetic-features)")->check(CLI::Range(2, 60));
+  cmd->add_option("--queries", o->queries, "Query examples per class (--synthetic-features)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--episodes", o->episodes, "Test episodes (--synthetic-features)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--iterations", o->iterations, "Meta-training iterations per method (--synthetic-features)")
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--algorithms", o->algorithms, "Meta-learners to run (--synthetic-features)")->delimiter(',');
+  cmd->callback([o, cmd] {
+    if (o->synthetic_features) {
+      run_feature_demo(*o);
+      return;
+    }
+    for (const char* option : {"--threads", "--ways", "--queries", "--episodes", "--iterations", "--algorithms"})
+      require(cmd->count(option) == 0, "{} applies to --synthetic-features", option);
+    TrafficDemoOptions traffic = o->traffic;
+    traffic.quick = o->quick;
+    traffic.seed = o->seed;
+    traffic.shots = cmd->count("--shots") > 0 ? o->shots : 5;
+    run_traffic_demo(traffic);
+  });
 }
 
 }  // namespace

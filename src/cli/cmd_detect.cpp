@@ -89,9 +89,9 @@ class CalibrateFirst : public flow::FlowSink {
     if (!o_.quiet)
       fmt::print(stderr,
                  "detect: calibrated on the first {:g} s: {} flows ({} benign support in {} groups, {} reference); "
-                 "alert threshold {:.4g} (FPR {:.4g} on them)\n",
+                 "alert thresholds {} (FPR {:.4g} on them)\n",
                  o_.calibrate_first_s, result.flows, result.support, result.groups, result.reference,
-                 model_.calibration.threshold, model_.calibration.reference_fpr);
+                 model_.calibration.describe_thresholds(), model_.calibration.reference_fpr);
     if (!o_.calibrated_model.empty()) model::save(o_.calibrated_model, model_);
     rows_.clear();
     rows_.shrink_to_fit();
@@ -140,8 +140,8 @@ void run(const DetectOptions& o) {
   detector_options.threshold = o.threshold;
   if (!o.quiet) {
     const auto& c = model.calibration;
-    const double threshold = std::isnan(o.threshold) ? c.threshold : o.threshold;
-    fmt::print(stderr, "detect: model {} ({} {}, {} classes); alert threshold {:.4g}{}; unknown {}\n", model_name,
+    const std::string threshold = std::isnan(o.threshold) ? c.describe_thresholds() : fmt::format("{:.4g}", o.threshold);
+    fmt::print(stderr, "detect: model {} ({} {}, {} classes); alert thresholds {}{}; unknown {}\n", model_name,
                meta::to_string(model.config.algorithm), model.task, model.classes.size(), threshold,
                std::isnan(o.threshold) && c.target_fpr > 0
                    ? fmt::format(" (FPR {:g} target, {:.4g} on {} benign reference flows, {})", c.target_fpr,

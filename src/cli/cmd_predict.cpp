@@ -111,8 +111,8 @@ void run(const PredictOptions& o) {
   emit(pending);
   write_file_atomically(o.out.empty() ? std::string("-") : o.out, text);
   if (!o.quiet)
-    fmt::print(stderr, "predict: {} flows scored, {} alerts (threshold {:.4g}); {}\n", flows, alerts,
-               model.calibration.threshold, reader.report().summary());
+    fmt::print(stderr, "predict: {} flows scored, {} alerts (thresholds {}); {}\n", flows, alerts,
+               model.calibration.describe_thresholds(), reader.report().summary());
 }
 
 void register_predict(CLI::App& parent) {

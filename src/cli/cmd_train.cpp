@@ -86,13 +86,14 @@ void run(const TrainOptions& o) {
                       {"metaids_version", "0.1.0"}};
   model.history.push_back(model::history_event(
       "train", {{"algorithm", o.algorithm}, {"task", o.task}, {"seed", o.seed}, {"iterations", trained.iterations},
-                {"classes", model.class_names()}, {"fpr", build.fpr}, {"threshold", model.calibration.threshold}}));
+                {"classes", model.class_names()}, {"fpr", build.fpr}, {"thresholds", model.calibration.describe_thresholds()}}));
   model::save(o.out, model);
   std::printf("train: wrote %s: %s %s, %d iterations, validation accuracy %.4f on %s, classes:", o.out.c_str(),
               o.algorithm.c_str(), o.task.c_str(), trained.iterations, trained.validation_accuracy,
               data.validation_family.c_str());
   for (const auto& c : model.classes) std::printf(" %s;", c.name.c_str());
-  std::printf(" alert threshold %.4g (FPR %.4g on %d held-out benign flows)\n", model.calibration.threshold,
+  std::printf(" alert thresholds %s (FPR %.4g on %d held-out benign flows)\n",
+              model.calibration.describe_thresholds().c_str(),
               model.calibration.reference_fpr, o.benign_reference);
 }
 

@@ -75,9 +75,9 @@ void Detector::flush() {
 std::string Detector::summary(double elapsed_s) const {
   std::string classes;
   for (const auto& [name, count] : stats_.alerts_by_class) classes += fmt::format("{}{}={}", classes.empty() ? "" : " ", name, count);
-  return fmt::format("detect: flows={} alerts={}{}{}{} unknown={} threshold={:.4g} elapsed={:.3f}s flows/s={:.0f}",
+  return fmt::format("detect: flows={} alerts={}{}{}{} unknown={} thresholds=\"{}\" elapsed={:.3f}s flows/s={:.0f}",
                      stats_.flows, stats_.alerts, classes.empty() ? "" : " (", classes, classes.empty() ? "" : ")",
-                     stats_.unknown, scorer_.calibration().threshold, elapsed_s,
+                     stats_.unknown, scorer_.calibration().describe_thresholds(), elapsed_s,
                      elapsed_s > 0 ? static_cast<double>(stats_.flows) / elapsed_s : 0.0);
 }
 

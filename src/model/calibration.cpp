@@ -49,23 +49,92 @@ double threshold_for_rate(std::vector<float> values, double rate, bool inclusive
   return threshold;
 }
 
+namespace {
+
+// Margins (classes × n; row 0 zero) of the benign reference flows, and every reference flow's
+// novelty.
+struct ReferenceScores {
+  Matrix<float> benign_margins;
+  std::vector<float> novelty;
+};
+
+ReferenceScores reference_scores(const Model& m) {
+  ReferenceScores out;
+  Matrix<float> margins;
+  class_margins(m, m.reference_x, margins, out.novelty);
+  std::vector<Eigen::Index> benign;
+  for (size_t j = 0; j < m.reference_y.size(); ++j)
+    if (m.reference_y[j] == 0) benign.push_back(static_cast<Eigen::Index>(j));
+  out.benign_margins.resize(margins.rows(), static_cast<Eigen::Index>(benign.size()));
+  for (size_t j = 0; j < benign.size(); ++j) out.benign_margins.col(static_cast<Eigen::Index>(j)) = margins.col(benign[j]);
+  return out;
+}
+
+// Per-class thresholds letting `allowed` benign flows through each, and the share of benign
+// flows some class then flags.
+std::vector<double> thresholds_for_count(const Matrix<float>& margins, size_t allowed, double& union_rate) {
+  const auto n = static_cast<size_t>(margins.cols());
+  std::vector<double> t(static_cast<size_t>(margins.rows()), 0.0);
+  const double rate = n == 0 ? 0.0 : (static_cast<double>(allowed) + 0.5) / static_cast<double>(n);
+  for (Eigen::Index k = 1; k < margins.rows(); ++k) {
+    std::vector<float> values(n);
+    for (size_t j = 0; j < n; ++j) values[j] = margins(k, static_cast<Eigen::Index>(j));
+    t[static_cast<size_t>(k)] = threshold_for_rate(std::move(values), std::min(rate, 1.0), true, nullptr);
+  }
+  size_t flagged = 0;
+  for (size_t j = 0; j < n; ++j) {
+    bool any = false;
+    for (Eigen::Index k = 1; k < margins.rows() && !any; ++k)
+      any = !(static_cast<double>(margins(k, static_cast<Eigen::Index>(j))) < t[static_cast<size_t>(k)]);
+    flagged += any ? 1 : 0;
+  }
+  union_rate = n == 0 ? 0.0 : static_cast<double>(flagged) / static_cast<double>(n);
+  return t;
+}
+
+}  // namespace
+
+double class_threshold_for_rate(const Model& m, int k, double rate) {
+  const ReferenceScores scores = reference_scores(m);
+  const auto n = static_cast<size_t>(scores.benign_margins.cols());
+  require(n > 0, "the model holds no benign reference flows to set a threshold on");
+  std::vector<float> values(n);
+  for (size_t j = 0; j < n; ++j) values[j] = scores.benign_margins(k, static_cast<Eigen::Index>(j));
+  const auto allowed = static_cast<size_t>(std::floor(rate * static_cast<double>(n) + 1e-9));
+  const double t = threshold_for_rate(std::move(values), (static_cast<double>(allowed) + 0.5) / static_cast<double>(n),
+                                      true, nullptr);
+  require(std::isfinite(t), "no finite threshold for class {} on the reference flows", k);
+  return t;
+}
+
 void calibrate_from_reference(Model& m, double fpr, double unknown_rate) {
   require(std::isfinite(fpr) && fpr > 0 && fpr < 1, "--fpr must be in (0, 1), got {}", fpr);
   require(std::isfinite(unknown_rate) && unknown_rate >= 0 && unknown_rate < 1, "the unknown rate must be in [0, 1), got {}",
           unknown_rate);
-  std::vector<float> margin, novelty;
-  margins_and_novelty(m, m.reference_x, margin, novelty);
-  std::vector<float> benign;
-  for (size_t j = 0; j < margin.size(); ++j)
-    if (m.reference_y[j] == 0) benign.push_back(margin[j]);
-  require(!benign.empty(),
+  const ReferenceScores scores = reference_scores(m);
+  const auto n = static_cast<size_t>(scores.benign_margins.cols());
+  require(n > 0,
           "the model holds no benign reference flows to set a false-positive rate on; calibrate it on the site's "
           "traffic (metaids calibrate) or give --threshold");
+  // The largest per-class count whose union stays within the rate.
+  const auto budget = static_cast<size_t>(std::floor(fpr * static_cast<double>(n) + 1e-9));
+  size_t allowed = budget;
+  double union_rate = 0;
+  std::vector<double> thresholds = thresholds_for_count(scores.benign_margins, allowed, union_rate);
+  while (allowed > 0 && union_rate * static_cast<double>(n) > static_cast<double>(budget) + 1e-9) {
+    --allowed;
+    thresholds = thresholds_for_count(scores.benign_margins, allowed, union_rate);
+  }
+  for (size_t k = 1; k < thresholds.size(); ++k)
+    require(std::isfinite(thresholds[k]), "no finite alert threshold gives FPR {} on the reference flows", fpr);
   Calibration c = m.calibration;
-  c.threshold = threshold_for_rate(benign, fpr, true, &c.reference_fpr);
-  require(std::isfinite(c.threshold), "no finite alert threshold gives FPR {} on the reference flows", fpr);
+  c.class_thresholds = thresholds;
+  c.threshold = thresholds.size() > 1 ? *std::min_element(thresholds.begin() + 1, thresholds.end()) : 0.0;
   c.target_fpr = fpr;
-  c.novelty_threshold = unknown_rate > 0 ? threshold_for_rate(novelty, unknown_rate, false, &c.novelty_rate)
+  c.class_rate = static_cast<double>(allowed) / static_cast<double>(n);
+  c.reference_fpr = union_rate;
+  c.target_unknown_rate = unknown_rate;
+  c.novelty_threshold = unknown_rate > 0 ? threshold_for_rate(scores.novelty, unknown_rate, false, &c.novelty_rate)
                                          : std::numeric_limits<double>::infinity();
   if (unknown_rate == 0) c.novelty_rate = 0;
   if (!(c.novelty_threshold >= 0)) c.novelty_threshold = 0;
@@ -191,7 +260,7 @@ SiteCalibration calibrate_to_site(Model& m, const data::FeatureMatrix& rows, dou
   event["benign_groups"] = result.groups;
   event["fpr"] = fpr;
   event["unknown_rate"] = unknown_rate;
-  event["threshold"] = m.calibration.threshold;
+  event["thresholds"] = m.calibration.describe_thresholds();
   m.history.push_back(history_event("calibrate", std::move(event)));
   return result;
 }

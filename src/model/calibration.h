@@ -3,9 +3,11 @@
 //   calibrate_from_reference(m, 0.001, 0.001);   // the held-out reference flows in the model
 //   calibrate_to_site(m, site_rows, 0.001, 0.001, event, seed);   // the site's own traffic
 //
-// Alert threshold: the smallest attack margin t such that at most `fpr` of the benign
-// reference flows have a margin ≥ t. Novelty threshold: the smallest τ such that at most
-// `unknown_rate` of all held-out reference flows (every known class) have novelty > τ.
+// Alert thresholds, one per attack class k on its margin (logit_k − logit_benign): each lets
+// the same number a of the benign reference flows through (t_k just above the (a+1)-th largest
+// benign margin of class k), with a the largest count at which all classes together flag at
+// most `fpr` of them. Novelty threshold: the smallest τ such that at most `unknown_rate` of
+// all held-out reference flows (every known class) have novelty > τ.
 //
 // Site calibration takes flows of the site's own traffic, unlabelled and assumed mostly
 // benign (an attack in them is learnt as normal: say so to the user). A seeded shuffle splits
@@ -32,6 +34,8 @@ inline constexpr size_t kMaxSiteReference = 2000;
 double threshold_for_rate(std::vector<float> values, double rate, bool inclusive, double* achieved);
 
 void calibrate_from_reference(Model& model, double fpr, double unknown_rate);
+// The threshold of class k that lets `rate` of the benign reference flows through.
+double class_threshold_for_rate(const Model& model, int k, double rate);
 
 struct SiteCalibration {
   size_t flows = 0;       // site flows given

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/calibration.h"
 #include "model/digest.h"
 
 namespace metaids::model {
@@ -95,34 +96,57 @@ ClassInfo describe_class(const std::string& name, std::int64_t signature_id, boo
 // ---------------------------------------------------------------------------------------------
 // Calibration
 
+std::string Calibration::describe_thresholds() const {
+  if (class_thresholds.size() < 2) return fmt::format("{:.4g}", threshold);
+  const auto [low, high] = std::minmax_element(class_thresholds.begin() + 1, class_thresholds.end());
+  return fmt::format("per class, {:.4g} to {:.4g}", *low, *high);
+}
+
 nlohmann::json Calibration::to_json() const {
-  nlohmann::json j = {{"threshold", threshold},   {"target_fpr", target_fpr},     {"reference_fpr", reference_fpr},
-                      {"novelty_rate", novelty_rate}, {"method", method}};
+  nlohmann::json j = {{"threshold", threshold},       {"target_fpr", target_fpr},
+                      {"class_rate", class_rate},     {"reference_fpr", reference_fpr},
+                      {"novelty_rate", novelty_rate}, {"target_unknown_rate", target_unknown_rate},
+                      {"method", method}};
   j["novelty_threshold"] = std::isfinite(novelty_threshold) ? nlohmann::json(novelty_threshold) : nlohmann::json(nullptr);
+  nlohmann::json per_class = nlohmann::json::array();
+  for (size_t k = 0; k < class_thresholds.size(); ++k)
+    per_class.push_back(k == 0 ? nlohmann::json(nullptr) : nlohmann::json(class_thresholds[k]));
+  j["class_thresholds"] = per_class;
   return j;
 }
 
-Calibration Calibration::from_json(const nlohmann::json& j) {
+Calibration Calibration::from_json(const nlohmann::json& j, size_t classes) {
   require(j.is_object(), "calibration must be an object");
-  static const std::set<std::string> known{"threshold",    "target_fpr", "reference_fpr", "novelty_threshold",
-                                           "novelty_rate", "method"};
+  static const std::set<std::string> known{"threshold",    "class_thresholds", "target_fpr",          "class_rate",
+                                           "reference_fpr", "novelty_threshold", "target_unknown_rate", "novelty_rate",
+                                           "method"};
   for (const auto& [key, value] : j.items()) require(known.count(key) > 0, "unknown calibration field '{}'", key);
   Calibration c;
   try {
     c.threshold = j.at("threshold").get<double>();
     c.target_fpr = j.value("target_fpr", 0.0);
+    c.class_rate = j.value("class_rate", 0.0);
     c.reference_fpr = j.value("reference_fpr", 0.0);
     c.novelty_rate = j.value("novelty_rate", 0.0);
+    c.target_unknown_rate = j.value("target_unknown_rate", 0.0);
     c.method = j.value("method", std::string("default"));
     const auto& nt = j.at("novelty_threshold");
     c.novelty_threshold = nt.is_null() ? std::numeric_limits<double>::infinity() : nt.get<double>();
+    if (j.contains("class_thresholds")) {
+      const auto& per_class = j["class_thresholds"];
+      require(per_class.is_array(), "calibration: class_thresholds must be an array");
+      for (size_t k = 0; k < per_class.size(); ++k)
+        c.class_thresholds.push_back(k == 0 ? 0.0 : per_class[k].get<double>());
+    }
   } catch (const nlohmann::json::exception& e) {
     fail("calibration is incomplete or mistyped: {}", e.what());
   }
   require(std::isfinite(c.threshold), "the alert threshold is not a finite number");
-  require(c.target_fpr >= 0 && c.target_fpr <= 1 && c.reference_fpr >= 0 && c.reference_fpr <= 1 &&
-              c.novelty_rate >= 0 && c.novelty_rate <= 1,
-          "calibration rates must be in [0, 1]");
+  require(c.class_thresholds.empty() || c.class_thresholds.size() == classes,
+          "calibration has {} class thresholds for {} classes", c.class_thresholds.size(), classes);
+  for (double t : c.class_thresholds) require(std::isfinite(t), "a class threshold is not a finite number");
+  for (double r : {c.target_fpr, c.class_rate, c.reference_fpr, c.novelty_rate, c.target_unknown_rate})
+    require(std::isfinite(r) && r >= 0 && r <= 1, "calibration rates must be in [0, 1]");
   require(!std::isnan(c.novelty_threshold) && c.novelty_threshold >= 0, "the novelty threshold must be >= 0");
   static const std::set<std::string> methods{"default", "reference", "site", "manual"};
   require(methods.count(c.method) > 0, "unknown calibration method '{}'", c.method);
@@ -307,7 +331,7 @@ Model from_file(const ModelFile& file, const std::string& source) {
             m.classes[static_cast<size_t>(c)].name);
   // Calibration, history, provenance.
   try {
-    if (h.contains("calibration")) m.calibration = Calibration::from_json(h["calibration"]);
+    if (h.contains("calibration")) m.calibration = Calibration::from_json(h["calibration"], m.classes.size());
   } catch (const Error& e) {
     fail("{}: {}", source, e.what());
   }
@@ -378,8 +402,18 @@ bool add_support(Model& m, const data::FeatureMatrix& rows, const std::string& l
   event["label"] = label;
   event["flows"] = rows.rows();
   event["new_class"] = added;
-  m.history.push_back(history_event("adapt", std::move(event)));
   m.adapt();
+  if (!m.calibration.class_thresholds.empty()) {
+    // The classes known already keep their thresholds; a new one gets its own at the same
+    // per-class rate on the benign reference flows.
+    if (added) {
+      m.calibration.class_thresholds.push_back(class_threshold_for_rate(m, index, m.calibration.class_rate));
+    } else {
+      m.calibration.class_thresholds[static_cast<size_t>(index)] = class_threshold_for_rate(m, index, m.calibration.class_rate);
+    }
+    event["threshold"] = m.calibration.class_thresholds[static_cast<size_t>(index)];
+  }
+  m.history.push_back(history_event("adapt", std::move(event)));
   return added;
 }
 
@@ -424,7 +458,7 @@ std::string describe(const Model& m, const ModelFile& file, const std::filesyste
   }
   const auto& cal = m.calibration;
   line("calibration",
-       fmt::format("{}: alert when attack margin >= {:.4g}{}; unknown when novelty > {}", cal.method, cal.threshold,
+       fmt::format("{}: alert when attack margin >= {}{}; unknown when novelty > {}", cal.method, cal.describe_thresholds(),
                    cal.target_fpr > 0 ? fmt::format(" (for FPR {:g}, {:.4g} on reference flows)", cal.target_fpr,
                                                     cal.reference_fpr)
                                       : std::string(),

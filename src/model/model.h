@@ -58,19 +58,31 @@ inline constexpr const char* kUnknownClass = "unknown";
 inline constexpr std::int64_t kUnknownSignatureId = 9100000;
 
 struct Calibration {
-  // Alert when the attack margin (log-odds of the most likely attack class against benign,
-  // max_{k≠0} logit_k − logit_0) is at least `threshold`. 0: whichever is more likely.
+  // Alert on attack class k when its margin, the log-odds against benign (logit_k − logit_0),
+  // is at least its threshold t_k: class_thresholds[k] when they are set (index 0, benign,
+  // unused), else `threshold` for every class (0: whichever is more likely).
   double threshold = 0.0;
-  // The false-positive rate it was set for on benign reference flows (0: set directly) and
-  // the rate it gives on them.
+  std::vector<double> class_thresholds;
+  // Set for a false-positive rate: each class's threshold lets the same share `class_rate` of
+  // the benign reference flows through, the largest share at which all classes together stay
+  // within `target_fpr`; `reference_fpr` is the rate they give together on those flows. A class
+  // added later gets its threshold at `class_rate`, and the others keep theirs.
   double target_fpr = 0.0;
+  double class_rate = 0.0;
   double reference_fpr = 0.0;
   // A flow whose novelty (meta/deployment.h) exceeds this is "unknown" (infinity: never).
   double novelty_threshold = std::numeric_limits<double>::infinity();
   double novelty_rate = 0.0;     // the share of held-out known-class flows flagged unknown by it
+  double target_unknown_rate = 0.0;  // the share it was set for (0: set directly or never)
   std::string method = "default";  // default | reference | site | manual
+
+  double threshold_for(int k) const {
+    return class_thresholds.empty() ? threshold : class_thresholds[static_cast<size_t>(k)];
+  }
+  // "t = 0.5" or "per class, 1.2 to 4.7"
+  std::string describe_thresholds() const;
   nlohmann::json to_json() const;
-  static Calibration from_json(const nlohmann::json& json);  // validates
+  static Calibration from_json(const nlohmann::json& json, size_t classes);  // validates
 };
 
 class Model {
@@ -121,9 +133,14 @@ void save(const std::filesystem::path& path, const Model& model);
 
 // Appends labelled transformed rows (rows × features) to the support as class `label` (a new
 // class when not known yet, with the given or guessed EVE description), records the event in
-// the history and re-adapts. Returns true when the class is new.
+// the history and re-adapts. A threshold that was set for a false-positive rate is set again
+// for that rate on the reference flows: a new class moves every flow's attack margin, and the
+// rate, not the number, is what the user asked for. Returns true when the class is new.
 bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
                  const ClassInfo* description = nullptr);
+
+// (calibration.h) The threshold of class k that lets `rate` of the benign reference flows through.
+double class_threshold_for_rate(const Model& model, int k, double rate);
 
 // One history event: {"event": name, "time": now (or $SOURCE_DATE_EPOCH), ...fields}.
 nlohmann::json history_event(const std::string& name, nlohmann::json fields);

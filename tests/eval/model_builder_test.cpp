@@ -92,7 +92,8 @@ TEST(ModelBuilder, WithoutNewClassesScoringEqualsTheLearnersOwnAdaptation) {
     const Matrix<float> expected = adapted_logits(*trained.learner, trained.phi, task, scratch);
     const auto verdicts = score(m, f.data.meta_test_x.topRows(50));
     for (int j = 0; j < 50; ++j) {
-      EXPECT_NEAR(verdicts[static_cast<size_t>(j)].margin, expected(1, j) - expected(0, j),
+      const float margin = verdicts[static_cast<size_t>(j)].margin + static_cast<float>(m.calibration.threshold_for(1));
+      EXPECT_NEAR(margin, expected(1, j) - expected(0, j),
                   1e-3f * (1 + std::fabs(expected(1, j) - expected(0, j))))
           << meta::to_string(algorithm);
       Eigen::Index best = 0;
@@ -107,6 +108,7 @@ TEST(ModelBuilder, AdaptAddsAClassAndDetectsIt) {
   for (meta::Algorithm algorithm : {meta::Algorithm::protonet, meta::Algorithm::maml}) {
     model::Model m = f.train(algorithm, TaskKind::detection);
     m.calibration.threshold = 0;
+    m.calibration.class_thresholds.clear();
     m.calibration.novelty_threshold = std::numeric_limits<double>::infinity();
     const data::FeatureMatrix t1 = f.rows_of("T1");
     EXPECT_TRUE(model::add_support(m, t1.topRows(5), "T1", {{"source", "test"}}));
@@ -135,13 +137,18 @@ TEST(ModelBuilder, TheAlertThresholdGivesTheRequestedRateOnTheReferenceFlows) {
   const model::Model m = f.train(meta::Algorithm::protonet, TaskKind::classification);
   EXPECT_EQ(m.calibration.method, "reference");
   EXPECT_LE(m.calibration.reference_fpr, 0.01 + 1e-12);
-  std::vector<float> margins, novelty;
-  model::margins_and_novelty(m, m.reference_x, margins, novelty);
+  model::Matrix<float> margins;
+  std::vector<float> novelty;
+  model::class_margins(m, m.reference_x, margins, novelty);
+  ASSERT_EQ(m.calibration.class_thresholds.size(), m.classes.size());
   int benign = 0, alerts = 0;
-  for (size_t j = 0; j < margins.size(); ++j) {
+  for (size_t j = 0; j < m.reference_y.size(); ++j) {
     if (m.reference_y[j] != 0) continue;
     ++benign;
-    alerts += margins[j] >= m.calibration.threshold ? 1 : 0;
+    bool any = false;
+    for (size_t k = 1; k < m.classes.size(); ++k)
+      any = any || margins(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j)) >= m.calibration.class_thresholds[k];
+    alerts += any ? 1 : 0;
   }
   EXPECT_EQ(benign, 100);
   EXPECT_LE(alerts, 1);
