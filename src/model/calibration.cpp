@@ -95,6 +95,7 @@ std::vector<double> thresholds_for_count(const Matrix<float>& margins, size_t al
 }  // namespace
 
 double class_threshold_for_rate(const Model& m, int k, double rate) {
+  // (the floor of calibrate_from_reference: the shared threshold, m.calibration.threshold)
   const ReferenceScores scores = reference_scores(m);
   const auto n = static_cast<size_t>(scores.benign_margins.cols());
   require(n > 0, "the model holds no benign reference flows to set a threshold on");
@@ -104,7 +105,7 @@ double class_threshold_for_rate(const Model& m, int k, double rate) {
   const double t = threshold_for_rate(std::move(values), (static_cast<double>(allowed) + 0.5) / static_cast<double>(n),
                                       true, nullptr);
   require(std::isfinite(t), "no finite threshold for class {} on the reference flows", k);
-  return t;
+  return m.calibration.class_thresholds.empty() ? t : std::max(t, m.calibration.threshold);
 }
 
 void calibrate_from_reference(Model& m, double fpr, double unknown_rate) {
@@ -125,11 +126,30 @@ void calibrate_from_reference(Model& m, double fpr, double unknown_rate) {
     --allowed;
     thresholds = thresholds_for_count(scores.benign_margins, allowed, union_rate);
   }
-  for (size_t k = 1; k < thresholds.size(); ++k)
+  // No class's threshold below the one threshold all classes would share for the same rate
+  // (on the largest margin): a class the benign reference never comes near would otherwise get
+  // a threshold just above their far tail, which traffic unlike the reference easily crosses.
+  std::vector<float> largest(n);
+  for (size_t j = 0; j < n; ++j)
+    largest[j] = scores.benign_margins.rows() > 1
+                     ? scores.benign_margins.col(static_cast<Eigen::Index>(j)).tail(scores.benign_margins.rows() - 1).maxCoeff()
+                     : 0.0f;
+  const double shared = threshold_for_rate(largest, fpr, true, nullptr);
+  for (size_t k = 1; k < thresholds.size(); ++k) {
+    thresholds[k] = std::max(thresholds[k], shared);
     require(std::isfinite(thresholds[k]), "no finite alert threshold gives FPR {} on the reference flows", fpr);
+  }
+  union_rate = 0;
+  for (size_t j = 0; j < n; ++j) {
+    bool any = false;
+    for (size_t k = 1; k < thresholds.size() && !any; ++k)
+      any = !(static_cast<double>(scores.benign_margins(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j))) <
+              thresholds[k]);
+    union_rate += any ? 1.0 / static_cast<double>(n) : 0.0;
+  }
   Calibration c = m.calibration;
   c.class_thresholds = thresholds;
-  c.threshold = thresholds.size() > 1 ? *std::min_element(thresholds.begin() + 1, thresholds.end()) : 0.0;
+  c.threshold = shared;
   c.target_fpr = fpr;
   c.class_rate = static_cast<double>(allowed) / static_cast<double>(n);
   c.reference_fpr = union_rate;

@@ -60,7 +60,9 @@ inline constexpr std::int64_t kUnknownSignatureId = 9100000;
 struct Calibration {
   // Alert on attack class k when its margin, the log-odds against benign (logit_k − logit_0),
   // is at least its threshold t_k: class_thresholds[k] when they are set (index 0, benign,
-  // unused), else `threshold` for every class (0: whichever is more likely).
+  // unused), else `threshold` for every class (0: whichever is more likely). When both are
+  // set, `threshold` is the one shared threshold for the target rate (on the largest margin)
+  // and no class threshold is below it.
   double threshold = 0.0;
   std::vector<double> class_thresholds;
   // Set for a false-positive rate: each class's threshold lets the same share `class_rate` of
