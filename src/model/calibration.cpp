@@ -139,14 +139,15 @@ void calibrate_from_reference(Model& m, double fpr, double unknown_rate) {
     thresholds[k] = std::max(thresholds[k], shared);
     require(std::isfinite(thresholds[k]), "no finite alert threshold gives FPR {} on the reference flows", fpr);
   }
-  union_rate = 0;
+  size_t flagged = 0;
   for (size_t j = 0; j < n; ++j) {
     bool any = false;
     for (size_t k = 1; k < thresholds.size() && !any; ++k)
       any = !(static_cast<double>(scores.benign_margins(static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(j))) <
               thresholds[k]);
-    union_rate += any ? 1.0 / static_cast<double>(n) : 0.0;
+    flagged += any ? 1 : 0;
   }
+  union_rate = static_cast<double>(flagged) / static_cast<double>(n);
   Calibration c = m.calibration;
   c.class_thresholds = thresholds;
   c.threshold = shared;

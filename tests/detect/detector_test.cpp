@@ -10,7 +10,7 @@
 #include "data/temp_dir.h"
 #include "flow/capture.h"
 #include "synth/synth.h"
-#include "test_model.h"
+#include "common/test_model.h"
 
 namespace metaids::detect {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "data/temp_dir.h"
-#include "test_model.h"
+#include "common/test_model.h"
 
 namespace metaids::detect {
 namespace {

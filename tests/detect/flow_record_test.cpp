@@ -14,7 +14,7 @@
 #include "detect/collect.h"
 #include "flow/writer.h"
 #include "synth/synth.h"
-#include "test_model.h"
+#include "common/test_model.h"
 
 namespace metaids::detect {
 namespace {

@@ -1,0 +1,233 @@
+// The loadable model: every value validated on load (never fail open), calibration and
+// adaptation keep their promises, the file round trip keeps everything.
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "common/test_model.h"
+#include "core/error.h"
+#include "model/calibration.h"
+#include "model/scoring.h"
+
+namespace metaids::model {
+namespace {
+
+void expect_rejected(const ModelFile& file, const std::string& fragment) {
+  try {
+    (void)from_file(file, "bad.mids");
+    FAIL() << "accepted a model that should fail with '" << fragment << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("bad.mids", 0), 0u) << e.what();
+  }
+}
+
+ModelFile file_of(const Model& m) { return to_file(m); }
+
+NamedTensor& tensor(ModelFile& f, const std::string& name) {
+  for (auto& t : f.tensors)
+    if (t.name == name) return t;
+  throw std::runtime_error("no tensor " + name);
+}
+
+TEST(Model, RoundTripKeepsEverything) {
+  Model m = test::make_cic_model();
+  calibrate_from_reference(m, 0.2, 0.1);
+  m.history.push_back(history_event("test", {{"x", 1}}));
+  m.support_group = {0, 0, 2, 1, 1, 1};
+  m.adapt();
+  const Model back = from_file(decode_model(encode_model(to_file(m)), "m"), "m");
+  EXPECT_EQ(back.classes, m.classes);
+  EXPECT_EQ(back.support_group, m.support_group);
+  EXPECT_EQ(back.reference_y, m.reference_y);
+  EXPECT_EQ(back.history, m.history);
+  EXPECT_EQ(back.calibration.class_thresholds, m.calibration.class_thresholds);
+  EXPECT_EQ(back.calibration.novelty_threshold, m.calibration.novelty_threshold);
+  EXPECT_EQ(back.version(), m.version());
+}
+
+TEST(Model, NonFiniteValuesAreRejected) {
+  const Model m = test::make_cic_model();
+  ModelFile f = file_of(m);
+  tensor(f, "parameters").values[3] = std::nanf("");
+  expect_rejected(f, "non-finite");
+  f = file_of(m);
+  tensor(f, "parameters").values[0] = INFINITY;
+  expect_rejected(f, "non-finite");
+  f = file_of(m);
+  tensor(f, "support_x").values[5] = std::nanf("");
+  expect_rejected(f, "support_x holds non-finite");
+  f = file_of(m);
+  tensor(f, "reference_x").values[1] = -INFINITY;
+  expect_rejected(f, "reference_x holds non-finite");
+  f = file_of(m);
+  f.header["transform"]["mean"][2] = 1e39;  // beyond float: infinity once read
+  expect_rejected(f, "");
+  f = file_of(m);
+  f.header["calibration"]["threshold"] = nullptr;
+  expect_rejected(f, "calibration");
+}
+
+TEST(Model, NamesAndStructureAreChecked) {
+  const Model m = test::make_cic_model();
+  ModelFile f = file_of(m);
+  f.header["task"] = "regression";
+  expect_rejected(f, "unknown task 'regression'");
+  f = file_of(m);
+  f.header["architecture"]["algorithm"] = "mamba";
+  expect_rejected(f, "unknown algorithm 'mamba'");
+  f = file_of(m);
+  f.header["algorithm"] = "maml";
+  expect_rejected(f, "the header says algorithm 'maml'");
+  f = file_of(m);
+  f.header["class_names"] = {"BENIGN", "BENIGN"};
+  f.header.erase("classes");
+  expect_rejected(f, "appears twice");
+  f = file_of(m);
+  f.header["class_names"] = {"BENIGN", ""};
+  f.header.erase("classes");
+  expect_rejected(f, "empty name");
+  f = file_of(m);
+  f.header["class_names"] = {"BENIGN", "unknown"};
+  f.header.erase("classes");
+  expect_rejected(f, "reserved");
+  f = file_of(m);
+  f.header["feature_names"][0] = "Something Else";
+  expect_rejected(f, "feature_names do not match");
+  f = file_of(m);
+  tensor(f, "support_y").values[0] = 7;
+  expect_rejected(f, "support_y holds 7");
+  f = file_of(m);
+  tensor(f, "support_y").values[0] = 0.5f;
+  expect_rejected(f, "support_y holds 0.5");
+  f = file_of(m);
+  tensor(f, "support_group").values.pop_back();
+  expect_rejected(f, "prototype groups");
+  f = file_of(m);
+  f.header["calibration"]["surprise"] = 1;
+  expect_rejected(f, "unknown calibration field 'surprise'");
+  f = file_of(m);
+  f.header["classes"][1]["signature_id"] = f.header["classes"][0]["signature_id"];
+  expect_rejected(f, "signature id");
+  f = file_of(m);
+  f.header["classes"][1]["severity"] = 9;
+  expect_rejected(f, "severity 9");
+  // A prototype group holding flows of two classes.
+  f = file_of(m);
+  tensor(f, "support_group").values = {0, 0, 0, 0, 1, 1};
+  expect_rejected(f, "two classes");
+}
+
+TEST(Model, ThresholdForRateFlagsAtMostTheRate) {
+  std::vector<float> values;
+  for (int i = 0; i < 1000; ++i) values.push_back(static_cast<float>(i));
+  double achieved = 0;
+  const double t = threshold_for_rate(values, 0.01, true, &achieved);
+  int flagged = 0;
+  for (float v : values) flagged += v >= t ? 1 : 0;
+  EXPECT_EQ(flagged, 10);
+  EXPECT_DOUBLE_EQ(achieved, 0.01);
+  // Ties: never more than the rate, even if fewer.
+  std::vector<float> ties(100, 1.0f);
+  const double tt = threshold_for_rate(ties, 0.05, true, &achieved);
+  EXPECT_GT(tt, 1.0);
+  EXPECT_EQ(achieved, 0.0);
+  // NaN counts as flagged, never as allowed.
+  std::vector<float> with_nan{1, 2, std::nanf("")};
+  EXPECT_TRUE(std::isinf(threshold_for_rate(with_nan, 0.0, true, &achieved)));
+  EXPECT_NEAR(achieved, 1.0 / 3, 1e-12);
+  // Novelty: strictly above the threshold is flagged.
+  const double tau = threshold_for_rate(values, 0.1, false, &achieved);
+  int above = 0;
+  for (float v : values) above += v > tau ? 1 : 0;
+  EXPECT_EQ(above, 100);
+}
+
+TEST(Model, KmeansIsDeterministicAndCoversEveryPoint) {
+  Matrix<float> points(2, 60);
+  for (int j = 0; j < 60; ++j) {
+    const float cx = static_cast<float>(j % 3) * 10.0f;
+    points(0, j) = cx + static_cast<float>(j % 7) * 0.1f;
+    points(1, j) = -cx + static_cast<float>(j % 5) * 0.1f;
+  }
+  const auto a = kmeans(points, 3, 7), b = kmeans(points, 3, 7);
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(a.size(), 60u);
+  EXPECT_EQ(std::set<int>(a.begin(), a.end()), (std::set<int>{0, 1, 2}));
+  for (int j = 3; j < 60; ++j) EXPECT_EQ(a[static_cast<size_t>(j)], a[static_cast<size_t>(j % 3)]);
+}
+
+TEST(Model, CalibrationKeepsTheRateOnTheReference) {
+  Model m = test::make_cic_model();
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal;
+  Matrix<float> more(m.features(), 400);
+  for (Eigen::Index j = 0; j < more.cols(); ++j)
+    for (Eigen::Index i = 0; i < more.rows(); ++i) more(i, j) = normal(rng);
+  m.reference_x = more;
+  m.reference_y.assign(400, 0);
+  calibrate_from_reference(m, 0.05, 0.05);
+  EXPECT_EQ(m.calibration.method, "reference");
+  EXPECT_LE(m.calibration.reference_fpr, 0.05);
+  Scorer scorer(m);
+  std::vector<Verdict> v;
+  scorer.score(m.reference_x, v);
+  int alerts = 0, unknown = 0;
+  for (const auto& x : v) {
+    alerts += !x.unknown && x.alert ? 1 : 0;
+    unknown += x.unknown ? 1 : 0;
+  }
+  EXPECT_LE(alerts, 20);
+  EXPECT_LE(unknown, 20);
+  // Adding a class keeps the thresholds of the others and gives it one of its own.
+  const auto before = m.calibration.class_thresholds;
+  data::FeatureMatrix rows(5, m.features());
+  for (Eigen::Index r = 0; r < 5; ++r)
+    for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = 4.0f + normal(rng) * 0.1f;
+  EXPECT_TRUE(add_support(m, rows, "New", {{"source", "test"}}));
+  ASSERT_EQ(m.calibration.class_thresholds.size(), 3u);
+  EXPECT_EQ(m.calibration.class_thresholds[1], before[1]);
+  EXPECT_GE(m.calibration.class_thresholds[2], m.calibration.threshold);
+  EXPECT_EQ(m.history.back()["event"], "adapt");
+  EXPECT_EQ(m.history.back()["label"], "New");
+  EXPECT_THROW(add_support(m, rows, "unknown", {}), Error);
+  EXPECT_THROW(add_support(m, rows, "", {}), Error);
+}
+
+TEST(Model, SiteCalibrationLearnsTheLocalNormal) {
+  Model m = test::make_cic_model();
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> normal;
+  data::FeatureMatrix site(300, m.features());
+  for (Eigen::Index r = 0; r < site.rows(); ++r)
+    for (Eigen::Index c = 0; c < site.cols(); ++c) site(r, c) = 6.0f + normal(rng);  // unlike the reference
+  const auto support_before = m.support_y.size();
+  const SiteCalibration result = calibrate_to_site(m, site, 0.02, 0.02, {{"source", "test"}}, 1);
+  EXPECT_EQ(result.flows, 300u);
+  EXPECT_EQ(result.support, 150u);
+  EXPECT_EQ(result.reference, 150u);
+  EXPECT_GE(result.groups, 1);
+  EXPECT_EQ(m.support_y.size(), support_before + 150);
+  EXPECT_EQ(std::count(m.reference_y.begin(), m.reference_y.end(), 0), 150);  // the site replaced the benign reference
+  EXPECT_EQ(m.calibration.method, "site");
+  EXPECT_LE(m.calibration.reference_fpr, 0.02);
+  EXPECT_EQ(m.history.back()["event"], "calibrate");
+  // The site's traffic is now mostly benign.
+  Scorer scorer(m);
+  std::vector<Verdict> v;
+  scorer.score(site.transpose(), v);
+  int alerts = 0;
+  for (const auto& x : v) alerts += x.alert ? 1 : 0;
+  EXPECT_LT(alerts, 30);
+  // Reproducible from the seed.
+  Model again = test::make_cic_model();
+  calibrate_to_site(again, site, 0.02, 0.02, {{"source", "test"}}, 1);
+  EXPECT_EQ(again.support_group, m.support_group);
+  EXPECT_EQ(again.calibration.class_thresholds, m.calibration.class_thresholds);
+}
+
+}  // namespace
+}  // namespace metaids::model
