@@ -25,14 +25,16 @@ struct AdaptOptions {
 
 void run(const AdaptOptions& o) {
   const int sources = (o.pcaps.empty() ? 0 : 1) + (o.flows.empty() ? 0 : 1) + (o.eve.empty() ? 0 : 1);
-  require(sources == 1, "give exactly one source of labelled flows: --pcap FILE --select BPF, --flows CSV or --eve "
+  require_usage(sources == 1, "give exactly one source of labelled flows: --pcap FILE --select BPF, --flows CSV or --eve "
                         "alerts.json --flow-id ID…");
-  require(o.pcaps.empty() || !o.select.empty(), "--pcap needs --select \"BPF expression\" (the flows to learn from)");
-  require(o.select.empty() || !o.pcaps.empty(), "--select applies to --pcap");
-  require((o.from.empty() && o.to.empty()) || !o.pcaps.empty(), "--from and --to apply to --pcap");
-  require(o.eve.empty() == o.flow_ids.empty(), "--eve and --flow-id go together");
-  require(o.shots >= 0, "--shots must be >= 0");
-  require(o.severity >= 0 && o.severity <= 4, "--severity must be 1 (high) to 4");
+  require_usage(o.pcaps.empty() || !o.select.empty(), "--pcap needs --select \"BPF expression\" (the flows to learn from)");
+  require_usage(o.select.empty() || !o.pcaps.empty(), "--select applies to --pcap");
+  require_usage((o.from.empty() && o.to.empty()) || !o.pcaps.empty(), "--from and --to apply to --pcap");
+  require_usage(o.eve.empty() == o.flow_ids.empty(), "--eve and --flow-id go together");
+  require_usage(o.shots >= 0, "--shots must be >= 0");
+  require_usage(o.severity >= 0 && o.severity <= 4, "--severity must be 1 (high) to 4");
+  require_usage(o.label != model::kUnknownClass, "'{}' is reserved for flows far from every class; choose another label",
+                o.label);
   model::Model model = detect::load_model_or_builtin(o.model);
   detect::CollectedFlows flows;
   nlohmann::json event;

@@ -27,11 +27,11 @@ struct CalibrateOptions {
 
 void run(const CalibrateOptions& o) {
   const int sources = (o.pcaps.empty() ? 0 : 1) + (o.live.interface.empty() ? 0 : 1) + (o.flows.empty() ? 0 : 1);
-  require(sources == 1, "give exactly one source of the site's traffic: --pcap FILE…, --interface IF --duration D "
+  require_usage(sources == 1, "give exactly one source of the site's traffic: --pcap FILE…, --interface IF --duration D "
                         "or --flows CSV");
-  require(o.live.interface.empty() || o.duration_s > 0, "--interface needs --duration SECONDS");
-  require(o.live.interface.empty() == (o.duration_s == 0), "--duration applies to --interface only");
-  require(std::isfinite(o.fpr) && o.fpr > 0 && o.fpr < 1, "--fpr must be in (0, 1), got {}", o.fpr);
+  require_usage(o.live.interface.empty() || o.duration_s > 0, "--interface needs --duration SECONDS");
+  require_usage(o.live.interface.empty() == (o.duration_s == 0), "--duration applies to --interface only");
+  require_usage(std::isfinite(o.fpr) && o.fpr > 0 && o.fpr < 1, "--fpr must be in (0, 1), got {}", o.fpr);
   model::Model model = detect::load_model_or_builtin(o.model);
   detect::CollectedFlows flows;
   nlohmann::json event;
@@ -49,8 +49,9 @@ void run(const CalibrateOptions& o) {
     flows = detect::collect_live(o.live.live_options(), o.duration_s, model, o.table.config());
     event["source"] = {{{"interface", o.live.interface}, {"seconds", o.duration_s}}};
   }
+  require(flows.raw.rows() >= 2, "calibration needs at least 2 flows of the site's traffic, got {} ({})", flows.raw.rows(),
+          flows.summary);
   fmt::print(stderr, "calibrate: {}\n", flows.summary);
-  require(flows.raw.rows() >= 2, "calibration needs at least 2 flows of the site's traffic, got {}", flows.raw.rows());
   const double unknown = o.unknown_rate >= 0 ? o.unknown_rate : o.fpr;
   const auto result =
       model::calibrate_to_site(model, detect::transform_rows(model, flows.raw), o.fpr, unknown, event, o.seed);

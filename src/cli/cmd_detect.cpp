@@ -111,15 +111,15 @@ class CalibrateFirst : public flow::FlowSink {
 
 void run(const DetectOptions& o) {
   const int sources = (o.pcaps.empty() ? 0 : 1) + (o.live.interface.empty() ? 0 : 1) + (o.flow_files.empty() ? 0 : 1);
-  require(sources == 1, "give exactly one source: --pcap FILE…, --interface IF or --flows CSV…");
+  require_usage(sources == 1, "give exactly one source: --pcap FILE…, --interface IF or --flows CSV…");
   const bool packets = o.flow_files.empty();
-  if (!packets) require(o.live.bpf.empty() && o.live.bpf_file.empty(), "--bpf applies to packets, not to --flows");
+  if (!packets) require_usage(o.live.bpf.empty() && o.live.bpf_file.empty(), "--bpf applies to packets, not to --flows");
   if (o.live.interface.empty())
-    require(!o.live.immediate && !o.live.drop_given, "--immediate and --drop-privileges need --interface");
-  require(o.calibrate_first_s >= 0 && std::isfinite(o.calibrate_first_s), "--calibrate-first must be >= 0 seconds");
-  require(o.calibrate_first_s == 0 || packets, "--calibrate-first needs packets (--pcap or --interface)");
-  require(o.calibrated_model.empty() || o.calibrate_first_s > 0, "--calibrated-model needs --calibrate-first");
-  require(!(o.fpr > 0 && !std::isnan(o.threshold)), "give --fpr or --threshold, not both");
+    require_usage(!o.live.immediate && !o.live.drop_given, "--immediate and --drop-privileges need --interface");
+  require_usage(o.calibrate_first_s >= 0 && std::isfinite(o.calibrate_first_s), "--calibrate-first must be >= 0 seconds");
+  require_usage(o.calibrate_first_s == 0 || packets, "--calibrate-first needs packets (--pcap or --interface)");
+  require_usage(o.calibrated_model.empty() || o.calibrate_first_s > 0, "--calibrated-model needs --calibrate-first");
+  require_usage(!(o.fpr > 0 && !std::isnan(o.threshold)), "give --fpr or --threshold, not both");
   const flow::FlowTableConfig table = o.table.config();
   model::Model model = detect::load_model_or_builtin(o.model);
   const std::string model_name = o.model.empty() ? std::string(detect::kBuiltinModelName) : o.model;
@@ -134,6 +134,8 @@ void run(const DetectOptions& o) {
   for (const auto& p : o.pcaps) flow::check_capture_file(p, bpf);
   std::unique_ptr<flow::LiveCapture> capture;
   if (!o.live.interface.empty()) capture = std::make_unique<flow::LiveCapture>(o.live.live_options());
+  for (const auto& path : o.flow_files) detect::FlowCsvReader check(path, model);  // columns, before any output
+  detect::EveOutput out(o.out);
   detect::DetectorOptions detector_options;
   detector_options.all_flows = o.all_flows;
   detector_options.include_features = !o.no_features;
@@ -151,7 +153,6 @@ void run(const DetectOptions& o) {
                std::isfinite(c.novelty_threshold) ? fmt::format("when novelty > {:.4g}", c.novelty_threshold)
                                                   : std::string("never reported"));
   }
-  detect::EveOutput out(o.out);
   flow::install_stop_signals();
   PidFile pid(o.pidfile);
   const auto started = std::chrono::steady_clock::now();

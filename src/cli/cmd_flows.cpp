@@ -31,10 +31,10 @@ struct FlowsOptions {
 };
 
 void run_flows(const FlowsOptions& o) {
-  require(o.pcaps.empty() != o.live.interface.empty(), "give exactly one of --pcap FILE… or --interface IF");
-  require(o.format == "csv" || o.format == "jsonl", "--format must be csv or jsonl, got '{}'", o.format);
+  require_usage(o.pcaps.empty() != o.live.interface.empty(), "give exactly one of --pcap FILE… or --interface IF");
+  require_usage(o.format == "csv" || o.format == "jsonl", "--format must be csv or jsonl, got '{}'", o.format);
   if (o.live.interface.empty()) {
-    require(!o.live.immediate && !o.live.drop_given, "--immediate, --buffer-size and --drop-privileges need --interface");
+    require_usage(!o.live.immediate && !o.live.drop_given, "--immediate, --buffer-size and --drop-privileges need --interface");
   }
   const flow::FlowTableConfig config = o.table.config();
   const std::string bpf = o.live.filter();

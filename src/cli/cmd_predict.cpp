@@ -31,7 +31,7 @@ std::string csv_field(const std::string& s) {
 }
 
 void run(const PredictOptions& o) {
-  require(o.format == "csv" || o.format == "jsonl", "--format must be csv or jsonl, got '{}'", o.format);
+  require_usage(o.format == "csv" || o.format == "jsonl", "--format must be csv or jsonl, got '{}'", o.format);
   const model::Model model = detect::load_model_or_builtin(o.model);
   detect::FlowCsvReader reader(o.input == "-" ? std::filesystem::path("/dev/stdin") : std::filesystem::path(o.input),
                                model);

@@ -25,7 +25,7 @@ std::string resolve_data_dir(const std::string& option) {
 
 namespace {
 int64_t seconds_to_us(double seconds, const char* option) {
-  require(std::isfinite(seconds) && seconds > 0 && seconds <= 1e9, "{} must be a positive number of seconds, got {}",
+  require_usage(std::isfinite(seconds) && seconds > 0 && seconds <= 1e9, "{} must be a positive number of seconds, got {}",
           option, seconds);
   return static_cast<int64_t>(std::llround(seconds * 1e6));
 }
@@ -43,10 +43,10 @@ void FlowTableOptions::add_to(CLI::App& cmd) {
 flow::FlowTableConfig FlowTableOptions::config() const {
   flow::FlowTableConfig config;
   config.flow_timeout_us = seconds_to_us(flow_timeout_s, "--flow-timeout");
-  require(config.flow_timeout_us <= flow::kMaxFlowTimeoutUs, "--flow-timeout must be at most {} s, got {}",
+  require_usage(config.flow_timeout_us <= flow::kMaxFlowTimeoutUs, "--flow-timeout must be at most {} s, got {}",
           flow::kMaxFlowTimeoutUs / 1'000'000, flow_timeout_s);
   config.activity_timeout_us = seconds_to_us(activity_timeout_s, "--activity-timeout");
-  require(max_flows >= 1 && max_flows <= flow::FlowTable::kMaxFlows, "--max-flows must be between 1 and 2^30, got {}",
+  require_usage(max_flows >= 1 && max_flows <= flow::FlowTable::kMaxFlows, "--max-flows must be between 1 and 2^30, got {}",
           max_flows);
   config.max_flows = max_flows;
   return config;
@@ -65,7 +65,7 @@ void LiveCaptureOptions::add_to(CLI::App& cmd, bool with_interface) {
 }
 
 std::string LiveCaptureOptions::filter() const {
-  require(bpf.empty() || bpf_file.empty(), "give the BPF filter with --bpf or -F, not both");
+  require_usage(bpf.empty() || bpf_file.empty(), "give the BPF filter with --bpf or -F, not both");
   if (bpf_file.empty()) return bpf;
   std::string text = read_whole_file(bpf_file);
   for (char& c : text)
@@ -74,8 +74,8 @@ std::string LiveCaptureOptions::filter() const {
 }
 
 flow::LiveOptions LiveCaptureOptions::live_options() const {
-  require(snaplen > 0 && snaplen <= 262144, "--snaplen must be in [1, 262144], got {}", snaplen);
-  require(buffer_size >= 0 && buffer_size <= (1 << 30), "--buffer-size must be in [0, 2^30], got {}", buffer_size);
+  require_usage(snaplen > 0 && snaplen <= 262144, "--snaplen must be in [1, 262144], got {}", snaplen);
+  require_usage(buffer_size >= 0 && buffer_size <= (1 << 30), "--buffer-size must be in [0, 2^30], got {}", buffer_size);
   flow::LiveOptions live;
   live.interface = interface;
   live.bpf_filter = filter();
@@ -84,7 +84,7 @@ flow::LiveOptions LiveCaptureOptions::live_options() const {
   live.immediate = immediate;
   live.promiscuous = !no_promiscuous;
   if (drop_given) {
-    require(!drop_user.empty(), "--drop-privileges needs a user name");
+    require_usage(!drop_user.empty(), "--drop-privileges needs a user name");
     live.drop_privileges_user = drop_user;
   }
   return live;
