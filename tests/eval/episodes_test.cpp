@@ -228,7 +228,13 @@ TEST(Episodes, ManyEpisodesRunInBoundedMemory) {
     return logits;
   }, 1);
   ASSERT_EQ(metrics.size(), 100000u);
-  EXPECT_LT(peak - before, size_t{200} << 20) << "resident memory grew by " << ((peak - before) >> 20) << " MiB";
+  // AddressSanitizer keeps freed blocks in a 256 MiB quarantine before reusing them.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr size_t kAllowed = size_t{600} << 20;
+#else
+  constexpr size_t kAllowed = size_t{200} << 20;
+#endif
+  EXPECT_LT(peak - before, kAllowed) << "resident memory grew by " << ((peak - before) >> 20) << " MiB";
 }
 
 }  // namespace
