@@ -158,19 +158,19 @@ CollectedFlows collect_from_eve(const std::string& path, const std::vector<std::
     const auto id = event["flow_id"].get<std::uint64_t>();
     if (wanted.count(id) == 0 || found.count(id) > 0) continue;
     const auto* m = event.contains("metaids") && event["metaids"].is_object() ? &event["metaids"] : nullptr;
-    require(m != nullptr && m->contains("features") && (*m)["features"].is_array(),
+    require(m != nullptr && m->contains("features_b64") && (*m)["features_b64"].is_string(),
             "{}:{}: flow {} has no features (was it written with --no-features, or by another tool?)", path, number, id);
     require(m->value("columns", std::string()) == columns,
             "{}:{}: flow {} was scored by a model that reads other columns than this one", path, number, id);
-    const auto& values = (*m)["features"];
-    require(values.size() == width, "{}:{}: flow {} has {} features, the model reads {}", path, number, id,
-            values.size(), width);
     std::vector<float> row;
-    for (const auto& v : values) {
-      require(v.is_number() && std::isfinite(v.get<double>()), "{}:{}: flow {} has a feature that is not a number",
-              path, number, id);
-      row.push_back(v.get<float>());
+    try {
+      row = decode_features_base64((*m)["features_b64"].get<std::string>());
+    } catch (const Error& e) {
+      fail("{}:{}: flow {}: {}", path, number, id, e.what());
     }
+    require(row.size() == width, "{}:{}: flow {} has {} features, the model reads {}", path, number, id, row.size(),
+            width);
+    for (float v : row) require(std::isfinite(v), "{}:{}: flow {} has a feature that is not a number", path, number, id);
     FlowRecord record;
     record.has_identity = event.contains("src_ip") && event["src_ip"].is_string();
     if (record.has_identity) {

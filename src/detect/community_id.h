@@ -25,5 +25,6 @@ struct FlowTuple {
 void map_icmp_to_ports(std::uint8_t protocol, std::uint8_t type, std::uint8_t code, FlowTuple& tuple);
 
 std::string community_id_v1(const FlowTuple& tuple, std::uint16_t seed = 0);
+void append_community_id_v1(std::string& out, const FlowTuple& tuple, std::uint16_t seed = 0);
 
 }  // namespace metaids::detect

@@ -6,7 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include <bit>
+#include <array>
 #include <cerrno>
+#include <limits>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -66,26 +71,70 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 
 std::string eve_timestamp(std::int64_t us) {
-  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
-  const auto micros = static_cast<int>(us - seconds * 1'000'000);
-  const std::time_t t = static_cast<std::time_t>(seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:06d}+0000", date, micros);
+  std::string out;
+  append_eve_timestamp(out, us);
+  return out;
 }
 
-std::string eve_protocol(std::uint8_t protocol) {
-  switch (protocol) {
-    case 1: return "ICMP";
-    case 6: return "TCP";
-    case 17: return "UDP";
-    case 58: return "IPv6-ICMP";
-    case 132: return "SCTP";
-    case 47: return "GRE";
-    default: return std::to_string(protocol);
+void append_eve_timestamp(std::string& out, std::int64_t us) {
+  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
+  const auto micros = static_cast<int>(us - seconds * 1'000'000);
+  // The date and time of the last second seen, per thread: alerts come in bursts.
+  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+  thread_local char date[32];
+  if (seconds != cached_second) {
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second = seconds;
   }
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}.{:06d}+0000"), date, micros);
+}
+
+void append_features_base64(std::string& out, std::span<const float> raw) {
+  static_assert(std::endian::native == std::endian::little, "features_b64 is little-endian");
+  thread_local std::vector<float> clean;
+  clean.assign(raw.begin(), raw.end());
+  for (float& v : clean)
+    if (!std::isfinite(v)) v = 0.0f;
+  const size_t bytes = clean.size() * sizeof(float);
+  const size_t at = out.size();
+  out.resize(at + 4 * ((bytes + 2) / 3) + 1);
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
+                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(bytes));
+  out.resize(at + static_cast<size_t>(n));
+}
+
+std::vector<float> decode_features_base64(std::string_view text) {
+  require(text.size() % 4 == 0, "features_b64 is not base64 (length {})", text.size());
+  std::vector<unsigned char> bytes(text.size() / 4 * 3 + 1);
+  const int n = EVP_DecodeBlock(bytes.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  require(n >= 0, "features_b64 is not base64");
+  size_t length = static_cast<size_t>(n);
+  // EVP_DecodeBlock counts the padding's zero bytes: take them off.
+  if (!text.empty() && text.back() == '=') --length;
+  if (text.size() > 1 && text[text.size() - 2] == '=') --length;
+  require(length % sizeof(float) == 0, "features_b64 holds {} bytes, not whole float32 values", length);
+  std::vector<float> values(length / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), length);
+  return values;
+}
+
+std::string_view eve_protocol(std::uint8_t protocol) {
+  static const std::array<std::string, 256> names = [] {
+    std::array<std::string, 256> n;
+    for (int p = 0; p < 256; ++p) n[static_cast<size_t>(p)] = std::to_string(p);
+    n[1] = "ICMP";
+    n[6] = "TCP";
+    n[17] = "UDP";
+    n[47] = "GRE";
+    n[58] = "IPv6-ICMP";
+    n[132] = "SCTP";
+    return n;
+  }();
+  return names[protocol];
 }
 
 std::uint64_t eve_flow_id(const FlowRecord& r) {
@@ -134,7 +183,7 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
   auto it = std::back_inserter(out);
   const std::int64_t when = r.end_us != 0 ? r.end_us : r.start_us;
   out += "{\"timestamp\":\"";
-  out += when != 0 ? eve_timestamp(when) : eve_timestamp(model::now_seconds() * 1'000'000);
+  append_eve_timestamp(out, when != 0 ? when : model::now_seconds() * 1'000'000);
   fmt::format_to(it, FMT_COMPILE("\",\"flow_id\":{},\"event_type\":\"{}\""), eve_flow_id(r), v.alert ? "alert" : "flow");
   if (r.has_identity) {
     out += ",\"src_ip\":";
@@ -151,7 +200,7 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
     tuple.dst_port = r.dst_port;
     if (r.protocol == 1 || r.protocol == 58) map_icmp_to_ports(r.protocol, r.icmp_type, r.icmp_code, tuple);
     out += ",\"community_id\":\"";
-    out += community_id_v1(tuple);
+    append_community_id_v1(out, tuple);
     out += '"';
   }
   const std::string& name = reported_name(v);
@@ -172,8 +221,11 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
                                "\"bytes_toclient\":{}"),
                    r.pkts_toserver, r.pkts_toclient, r.bytes_toserver, r.bytes_toclient);
     if (r.start_us != 0) {
-      out += ",\"start\":\"" + eve_timestamp(r.start_us) + "\"";
-      out += ",\"end\":\"" + eve_timestamp(r.end_us != 0 ? r.end_us : r.start_us) + "\"";
+      out += ",\"start\":\"";
+      append_eve_timestamp(out, r.start_us);
+      out += "\",\"end\":\"";
+      append_eve_timestamp(out, r.end_us != 0 ? r.end_us : r.start_us);
+      out += '"';
     }
     out += '}';
   }
@@ -195,12 +247,11 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
     append_json_string(out, r.label);
   }
   if (include_features_) {
-    out += ",\"columns\":\"" + columns_ + "\",\"features\":[";
-    for (size_t j = 0; j < raw.size(); ++j) {
-      if (j > 0) out += ',';
-      fmt::format_to(it, FMT_COMPILE("{}"), std::isfinite(raw[j]) ? raw[j] : 0.0f);
-    }
-    out += ']';
+    // The raw inputs as little-endian IEEE 754 binary32, base64: exact (adapt --eve learns the
+    // very row that was scored), a third of the text of decimals, and ten times faster to write.
+    out += ",\"columns\":\"" + columns_ + "\",\"features_b64\":\"";
+    append_features_base64(out, raw);
+    out += '"';
   }
   out += "}}\n";
 }

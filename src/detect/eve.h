@@ -10,12 +10,13 @@
 //    "flow":{"pkts_toserver":9,"pkts_toclient":8,"bytes_toserver":1234,"bytes_toclient":2345,
 //            "start":"2023-11-14T22:13:20.000000+0000","end":"2023-11-14T22:13:21.250000+0000"},
 //    "metaids":{"class":"SSH-Patator","margin":4.37,"probability":0.98,"novelty":0.7,
-//               "unknown":false,"line":12,"columns":"<hash>","features":[…raw inputs…]}}
+//               "unknown":false,"line":12,"columns":"<hash>","features_b64":"AACAPw…"}}
 //
 // `event_type` "flow" records (--all-flows) have no "alert" object. Strings are escaped fully
 // (control characters as \u00XX, invalid UTF-8 as U+FFFD), so no class name can break a line.
-// `metaids.features` are the flow's raw inputs in the model's column order (identified by
-// `columns`, a hash of the column names): `metaids adapt --eve` learns from them.
+// `metaids.features_b64` are the flow's raw inputs in the model's column order (identified by
+// `columns`, a hash of the column names), as little-endian float32 in base64: exact and
+// compact; `metaids adapt --eve` learns from them.
 #pragma once
 
 #include <cstdint>
@@ -33,10 +34,15 @@ namespace metaids::detect {
 void append_json_string(std::string& out, std::string_view text);
 // "2023-11-14T22:13:20.000000+0000" (UTC).
 std::string eve_timestamp(std::int64_t microseconds);
+void append_eve_timestamp(std::string& out, std::int64_t microseconds);
 // Suricata's protocol name: "TCP", "UDP", "ICMP", "IPv6-ICMP", "SCTP", else the number.
-std::string eve_protocol(std::uint8_t protocol);
+std::string_view eve_protocol(std::uint8_t protocol);
 // The 51-bit integer flow id of a flow (a hash of its 5-tuple and start time).
 std::uint64_t eve_flow_id(const FlowRecord& record);
+// Raw inputs as base64 of little-endian float32 (non-finite values as 0), and back (throws
+// metaids::Error on malformed text).
+void append_features_base64(std::string& out, std::span<const float> raw);
+std::vector<float> decode_features_base64(std::string_view text);
 // 12 hex digits identifying a list of column names.
 std::string columns_hash(const std::vector<std::string>& columns);
 

@@ -4,6 +4,7 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -77,14 +78,17 @@ FlowRecord flow_record(const flow::FlowState& flow) {
 float csv_equivalent_float(double value) {
   if (!std::isfinite(value)) return 0.0f;
   const float f = static_cast<float>(value);
+  if (static_cast<double>(f) == value) return f;  // exact (counts, sizes, most features)
   if (!std::isfinite(f)) return 0.0f;  // beyond float range: the CSV parser reads "infinite" → 0
   // Double rounding (double → shortest decimal → float) can differ from the direct cast only
-  // when `value` lies within a few double ulps of a midpoint between two floats.
+  // when `value` lies within a few double ulps of a midpoint between two floats. The float
+  // beside f on value's side is one step of its bit pattern away.
   const double here = static_cast<double>(f);
-  const double up = static_cast<double>(std::nextafter(f, std::numeric_limits<float>::infinity()));
-  const double down = static_cast<double>(std::nextafter(f, -std::numeric_limits<float>::infinity()));
-  const double mid = value >= here ? (here + up) / 2 : (here + down) / 2;
-  if (std::fabs(value - mid) > std::fabs(mid) * 1e-13) return f;
+  const auto bits = std::bit_cast<std::uint32_t>(f);
+  const bool away_from_zero = (value > here) == (f > 0.0f);
+  const float beside = std::bit_cast<float>(away_from_zero ? bits + 1 : bits - 1);
+  const double mid = (here + static_cast<double>(beside)) / 2;
+  if (f == 0.0f || std::fabs(value - mid) > std::fabs(mid) * 1e-13) return f;
   char buffer[32];
   const char* end = fmt::format_to(buffer, FMT_COMPILE("{}"), value);
   float parsed = f;

@@ -73,7 +73,7 @@ TEST(Eve, AlertRecordHasSuricatasFields) {
   EXPECT_EQ(j["flow"]["bytes_toclient"], 2345);
   EXPECT_EQ(j["flow"]["start"], "2023-11-14T22:13:20.000000+0000");
   EXPECT_EQ(j["flow"]["end"], "2023-11-14T22:13:21.250000+0000");
-  EXPECT_EQ(j["metaids"]["features"].size(), raw.size());
+  EXPECT_EQ(decode_features_base64(j["metaids"]["features_b64"].get<std::string>()), raw);
   EXPECT_EQ(j["metaids"]["columns"], columns_hash(m.input_columns()));
   // A flow that is not an alert: nothing, unless every flow is asked for.
   v.alert = false;
@@ -99,7 +99,7 @@ TEST(Eve, UnknownFlowsAreTheirOwnSignature) {
   EXPECT_EQ(j["alert"]["signature_id"], model::kUnknownSignatureId);
   EXPECT_EQ(j["alert"]["category"], "Unknown Traffic");
   EXPECT_EQ(j["metaids"]["class"], "unknown");
-  EXPECT_FALSE(j["metaids"].contains("features"));
+  EXPECT_FALSE(j["metaids"].contains("features_b64"));
 }
 
 TEST(Eve, ClassNamesWithControlCharactersAndBadUtf8StayOneLine) {
@@ -117,6 +117,24 @@ TEST(Eve, ClassNamesWithControlCharactersAndBadUtf8StayOneLine) {
   const auto j = nlohmann::json::parse(line);  // strict: valid UTF-8 and escapes
   EXPECT_EQ(j["alert"]["signature"],
             "evil\tclass\nwith \"quotes\" \\ \x01\x1f\x7f and \xef\xbf\xbd\xef\xbf\xbd bytes \xc3\xa9");
+}
+
+TEST(Eve, FeaturesRoundTripExactlyThroughBase64) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{82}}) {
+    std::vector<float> raw(n);
+    for (size_t i = 0; i < n; ++i) raw[i] = static_cast<float>(i) * 1.1f - 3.7e-20f + (i % 2 ? 1e30f : 0.0f);
+    std::string text;
+    append_features_base64(text, raw);
+    EXPECT_EQ(text.size() % 4, 0u);
+    EXPECT_EQ(decode_features_base64(text), raw) << n;
+  }
+  std::string nan;
+  append_features_base64(nan, std::vector<float>{std::nanf(""), 1.0f});
+  EXPECT_EQ(decode_features_base64(nan), (std::vector<float>{0.0f, 1.0f}));
+  EXPECT_THROW(decode_features_base64("abc"), Error);
+  EXPECT_THROW(decode_features_base64("!!!!"), Error);
+  EXPECT_EQ(decode_features_base64("AAAAAA==").size(), 1u);  // 4 bytes: one float
+  EXPECT_THROW(decode_features_base64("AAAAAAA="), Error);  // 5 bytes
 }
 
 TEST(Eve, ProtocolNamesAndTimestamps) {
