@@ -240,7 +240,9 @@ SiteCalibration calibrate_to_site(Model& m, const data::FeatureMatrix& rows, dou
   // Benign prototype groups: k-means of the new flows in the model's learned space.
   meta::DeployedState<float>::Workspace ws;
   const Matrix<float> embedded = m.state().embed(support, ws);
-  const int k = static_cast<int>(std::clamp<size_t>(support_rows.size() / 16, 1, 32));
+  // About four flows per prototype: no single odd flow becomes a prototype of its own, and
+  // enough prototypes to follow the kinds of local traffic (at most 64).
+  const int k = static_cast<int>(std::clamp<size_t>(support_rows.size() / 4, 1, 64));
   const std::vector<int> clusters = kmeans(embedded, k, seed);
   std::vector<int> groups = m.support_group.empty() ? meta::default_groups(m.support_y) : m.support_group;
   const int first_group = groups.empty() ? 0 : *std::max_element(groups.begin(), groups.end()) + 1;

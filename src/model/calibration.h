@@ -12,7 +12,7 @@
 // Site calibration takes flows of the site's own traffic, unlabelled and assumed mostly
 // benign (an attack in them is learnt as normal: say so to the user). A seeded shuffle splits
 // them in two: one half becomes benign support (at most kMaxSiteSupport flows, in k-means
-// groups of the learned space, so a prototype learner gets one benign prototype per kind of
+// groups of about four flows, at most 64, in the learned space, so a prototype learner gets one benign prototype per kind of
 // local traffic; the other learners adapt on them), the other half replaces the benign
 // reference flows (at most kMaxSiteReference) that the thresholds are then set on.
 #pragma once
