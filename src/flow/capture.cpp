@@ -137,10 +137,11 @@ std::string format_summary(const MeterStats& stats, const FlowTable& table, cons
   }
   const double rate = summary.elapsed_s > 0 ? static_cast<double>(stats.frames) / summary.elapsed_s : 0.0;
   std::string line = fmt::format(
-      "summary: frames={} packets={} flows={} skipped={}{}{}{} first_fragments={} evicted={} elapsed={:.3f}s "
-      "packets/s={:.0f}",
+      "summary: frames={} packets={} flows={} skipped={}{}{}{} first_fragments={} out_of_order={} evicted={} "
+      "elapsed={:.3f}s packets/s={:.0f}",
       stats.frames, stats.packets, table.flows_emitted(), stats.skipped_total(), reasons.empty() ? "" : " (",
-      reasons, reasons.empty() ? "" : ")", stats.first_fragments, table.evicted(), summary.elapsed_s, rate);
+      reasons, reasons.empty() ? "" : ")", stats.first_fragments, stats.out_of_order, table.evicted(),
+      summary.elapsed_s, rate);
   if (summary.live) {
     fmt::format_to(std::back_inserter(line), " kernel_received={} kernel_dropped={} interface_dropped={}",
                    summary.kernel_received, summary.kernel_dropped, summary.interface_dropped);

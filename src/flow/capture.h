@@ -19,6 +19,7 @@ struct MeterStats {
   uint64_t wire_bytes = 0;       // their original lengths
   uint64_t packets = 0;          // frames that became part of a flow
   uint64_t first_fragments = 0;  // of those, first fragments of a fragmented IP packet
+  uint64_t out_of_order = 0;     // of those, older than their flow's last packet (FlowTable::add)
   std::array<uint64_t, static_cast<size_t>(SkipReason::count)> skipped{};
 
   uint64_t skipped_total() const;
@@ -42,7 +43,7 @@ class FlowMeter {
     packet.wire_bytes = wire_length;
     ++stats_.packets;
     stats_.first_fragments += packet.first_fragment ? 1 : 0;
-    table_.add(packet);
+    stats_.out_of_order += table_.add(packet) ? 1 : 0;
   }
   void count_skip(SkipReason reason) { ++stats_.skipped[static_cast<size_t>(reason)]; }
   // Emits every open flow.
@@ -66,7 +67,8 @@ struct CaptureSummary {
   std::string read_error;  // a read error that ended a file early (not a truncated last record)
 };
 
-// "packets=... flows=... skipped=... (reason=n ...) evicted=... elapsed=...s packets/s=..."
+// "summary: frames=... packets=... flows=... skipped=... (reason=n ...) first_fragments=...
+// out_of_order=... evicted=... elapsed=...s packets/s=..." (+ kernel counters when live)
 std::string format_summary(const MeterStats& stats, const FlowTable& table, const CaptureSummary& summary);
 
 // Reads a capture file into the meter (without calling finish). "-" is standard input; a

@@ -29,8 +29,8 @@ uint64_t hash_flow_key(const FlowKey& key);
 
 // Streaming mean/variance (Welford) with min and max; the count is kept by the owner. Min
 // and max are 32-bit: every time statistic of a flow is bounded by the flow timeout, which is
-// at most kMaxFlowTimeoutUs (values beyond, only possible with timestamps running backwards,
-// saturate).
+// at most kMaxFlowTimeoutUs (FlowTable::add never lets time run backwards within a flow, so no
+// value is negative either; anything beyond saturates).
 struct RunningStats {
   double mean = 0.0;
   double m2 = 0.0;  // sum of squared deviations from the mean

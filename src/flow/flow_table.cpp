@@ -260,13 +260,15 @@ void FlowTable::start_flow(FlowState& flow, const PacketInfo& packet, bool packe
   } else {
     if (how == Continuation::same_direction) src_is_a = old_src_is_a;
     flow.id_src_is_a = old_id_src_is_a;
-    flow.connection_start_us = connection_start;
+    // (never after the packet: a capture whose time runs backwards must not make the
+    // connection's time negative)
+    flow.connection_start_us = std::min(connection_start, packet.timestamp_us);
   }
   flow.src_is_a = src_is_a;
   flow.start(packet, packet_is_a == src_is_a);
 }
 
-void FlowTable::add(const PacketInfo& packet) {
+bool FlowTable::add(const PacketInfo& packet) {
   bool packet_is_a = true;
   const FlowKey key = make_flow_key(packet, packet_is_a);
   const uint64_t hash = hash_flow_key(key);
@@ -291,37 +293,52 @@ void FlowTable::add(const PacketInfo& packet) {
     insert_index(hash, index);
     push_back(active_, index);
     ++active_count_;
-  } else {
-    if (is_single(index)) index = promote(index, hash);
-    FlowState& flow = slot(index);
-    if (flow.expired) {
-      // A remembered TCP connection: the new flow continues it (direction, ID, start).
-      unlink(expired_, index);
-      --expired_count_;
-      start_flow(flow, packet, packet_is_a, Continuation::same_direction);
-      push_back(active_, index);
-      ++active_count_;
-    } else {
-      const bool icmp = flow.key.protocol == kProtoIcmp || flow.key.protocol == kProtoIcmpV6;
-      if (flow.tcp_state == FlowState::Tcp::ready_for_termination && packet.has_flag(tcp_flag::kSyn)) {
-        emit(flow, FlowEnd::tcp_termination);
-        start_flow(flow, packet, packet_is_a, Continuation::fresh);
-      } else if (packet.timestamp_us - flow.start_us > config_.flow_timeout_us) {
-        emit(flow, FlowEnd::flow_timeout);
-        start_flow(flow, packet, packet_is_a, Continuation::same_direction);
-      } else if (icmp && packet.icmp_type != flow.icmp_type && packet.icmp_code != flow.icmp_code) {
-        emit(flow, FlowEnd::icmp_change);
-        start_flow(flow, packet, packet_is_a, Continuation::packet_direction);
-      } else {
-        flow.add_packet(packet, packet_is_a == flow.src_is_a, config_.activity_timeout_us);
-      }
-      if (active_.tail != index) {
-        unlink(active_, index);
-        push_back(active_, index);
-      }
-    }
+    expire_idle(packet.timestamp_us);
+    return false;
   }
+  if (is_single(index)) index = promote(index, hash);
+  const bool out_of_order = add_to_flow(index, packet, packet_is_a);
   expire_idle(packet.timestamp_us);
+  return out_of_order;
+}
+
+bool FlowTable::add_to_flow(uint32_t index, const PacketInfo& packet, bool packet_is_a) {
+  FlowState& flow = slot(index);
+  if (flow.expired) {
+    // A remembered TCP connection: the new flow continues it (direction, ID, start).
+    unlink(expired_, index);
+    --expired_count_;
+    start_flow(flow, packet, packet_is_a, Continuation::same_direction);
+    push_back(active_, index);
+    ++active_count_;
+    return false;
+  }
+  bool out_of_order = false;
+  const bool icmp = flow.key.protocol == kProtoIcmp || flow.key.protocol == kProtoIcmpV6;
+  if (flow.tcp_state == FlowState::Tcp::ready_for_termination && packet.has_flag(tcp_flag::kSyn)) {
+    emit(flow, FlowEnd::tcp_termination);
+    start_flow(flow, packet, packet_is_a, Continuation::fresh);
+  } else if (packet.timestamp_us - flow.start_us > config_.flow_timeout_us) {
+    emit(flow, FlowEnd::flow_timeout);
+    start_flow(flow, packet, packet_is_a, Continuation::same_direction);
+  } else if (icmp && packet.icmp_type != flow.icmp_type && packet.icmp_code != flow.icmp_code) {
+    emit(flow, FlowEnd::icmp_change);
+    start_flow(flow, packet, packet_is_a, Continuation::packet_direction);
+  } else if (packet.timestamp_us >= flow.last_us) {
+    flow.add_packet(packet, packet_is_a == flow.src_is_a, config_.activity_timeout_us);
+  } else {
+    // Older than the flow's last packet (a merged or reordered capture): taken as arriving at
+    // that last time. Rare, so the copy costs nothing on ordered traffic.
+    PacketInfo in_order = packet;
+    in_order.timestamp_us = flow.last_us;
+    flow.add_packet(in_order, packet_is_a == flow.src_is_a, config_.activity_timeout_us);
+    out_of_order = true;
+  }
+  if (active_.tail != index) {
+    unlink(active_, index);
+    push_back(active_, index);
+  }
+  return out_of_order;
 }
 
 void FlowTable::expire_idle(int64_t now_us) {

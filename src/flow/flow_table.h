@@ -59,8 +59,12 @@ class FlowTable {
   // The largest max_flows (slot numbers must stay clear of the kind bit and the end marker).
   static constexpr size_t kMaxFlows = size_t{1} << 30;
 
-  // Adds one decoded packet: finds or creates its flow, splits it where a flow ends.
-  void add(const PacketInfo& packet);
+  // Adds one decoded packet: finds or creates its flow, splits it where a flow ends. Time
+  // never runs backwards within a flow: a packet that joins a flow whose last packet is newer
+  // is taken as arriving at that last time (so durations and inter-arrival times are never
+  // negative), and add() returns true for it. A packet that starts a new flow (after a
+  // teardown, an ICMP change, an idle connection) starts it at its own time, as in CICFlowMeter.
+  bool add(const PacketInfo& packet);
   // Emits flows whose last packet is more than flow_timeout before `now_us`.
   void expire_idle(int64_t now_us);
   // Emits every open flow (end of input) and forgets every key.
@@ -191,6 +195,10 @@ class FlowTable {
     packet_direction,  // after an ICMP type/code change: the packet's direction, the old ID
   };
   void start_flow(FlowState& flow, const PacketInfo& packet, bool packet_is_a, Continuation how);
+  // Adds a packet to the flow in full slot `index`, or ends that flow and starts a new one
+  // with the packet; returns true when the packet joined the flow at the flow's last time
+  // because it was older.
+  bool add_to_flow(uint32_t index, const PacketInfo& packet, bool packet_is_a);
 
   FlowTableConfig config_;
   FlowSink& sink_;

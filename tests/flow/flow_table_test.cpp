@@ -331,6 +331,75 @@ TEST(FlowTable, ReusedAfterFlushGivesTheSameFlows) {
   EXPECT_EQ(table.open_flows(), 0u);
 }
 
+// Timestamps that go backwards (captures merged from several taps, reordering NICs): a packet
+// older than its flow's last packet is taken as arriving at that last time, so no duration or
+// inter-arrival time is negative, and add() says so for each such packet.
+TEST(FlowTable, PacketOlderThanItsFlowArrivesAtTheFlowsLastTime) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  EXPECT_FALSE(table.add(c2s(0)));
+  EXPECT_FALSE(table.add(s2c(1'000'000)));
+  EXPECT_TRUE(table.add(c2s(400'000)));  // 0.6 s older than the flow's last packet: taken as 1 s
+  EXPECT_FALSE(table.add(s2c(2'000'000)));
+  EXPECT_TRUE(table.add(c2s(1'500'000)));  // taken as 2 s
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 1u);
+  const auto& f = sink.flows[0];
+  EXPECT_EQ(at(f, Feature::flow_duration), 2'000'000);
+  EXPECT_EQ(at(f, Feature::flow_iat_min), 0);
+  EXPECT_EQ(at(f, Feature::flow_iat_max), 1'000'000);
+  EXPECT_EQ(at(f, Feature::flow_iat_mean), 500'000);
+  EXPECT_EQ(at(f, Feature::fwd_iat_min), 1'000'000);  // forward packets at 0, 1 s and 2 s
+  EXPECT_EQ(at(f, Feature::fwd_iat_max), 1'000'000);
+  EXPECT_EQ(at(f, Feature::bwd_iat_min), 1'000'000);
+  EXPECT_EQ(at(f, Feature::fwd_iat_total), 2'000'000);
+  EXPECT_EQ(at(f, Feature::total_tcp_flow_time), 2'000'000);
+  for (size_t i = 0; i < kFeatureCount; ++i) {
+    const auto feature = static_cast<Feature>(i);
+    if (feature == Feature::icmp_code || feature == Feature::icmp_type) continue;  // -1: not ICMP
+    EXPECT_GE(f.features[i], 0) << feature_name(feature);
+  }
+}
+
+// The same for a flow's second packet (the single-packet slot is promoted first). A packet that
+// starts a new flow (here a SYN after the FIN handshake, as in a capture concatenated with
+// itself) starts it at its own time, as CICFlowMeter does, and is not counted; so does a
+// packet that continues a remembered idle connection, whose start is never after it.
+TEST(FlowTable, OlderPacketsThatStartAFlowKeepTheirTime) {
+  RecordingSink sink;
+  FlowTable table({}, sink);
+  EXPECT_FALSE(table.add(c2s(5'000'000)));
+  EXPECT_TRUE(table.add(s2c(4'000'000)));
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 1u);
+  EXPECT_EQ(at(sink.flows[0], Feature::flow_duration), 0);
+  EXPECT_EQ(at(sink.flows[0], Feature::flow_iat_min), 0);
+
+  sink.flows.clear();
+  EXPECT_FALSE(table.add(c2s(1'000'000, tcp_flag::kSyn)));
+  EXPECT_FALSE(table.add(s2c(1'100'000, tcp_flag::kFin | tcp_flag::kAck)));
+  EXPECT_FALSE(table.add(c2s(1'200'000, tcp_flag::kFin | tcp_flag::kAck)));
+  EXPECT_FALSE(table.add(s2c(1'300'000)));                 // completes the FIN handshake
+  EXPECT_FALSE(table.add(c2s(1'000'000, tcp_flag::kSyn)));  // the same connection again
+  EXPECT_FALSE(table.add(s2c(1'050'000, tcp_flag::kSyn | tcp_flag::kAck)));
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 2u);
+  EXPECT_EQ(sink.flows[1].id.timestamp, "1970-01-01 00:00:01.000000");
+  EXPECT_EQ(at(sink.flows[1], Feature::flow_duration), 50'000);
+
+  sink.flows.clear();
+  EXPECT_FALSE(table.add(c2s(100'000'000)));
+  EXPECT_FALSE(table.add(s2c(110'000'000)));
+  EXPECT_FALSE(table.add(packet(300'000'000, 7, 7, 9, 80)));  // another flow: the first goes idle
+  ASSERT_EQ(sink.flows.size(), 1u);
+  EXPECT_FALSE(table.add(c2s(50'000'000)));  // the remembered connection, from before its start
+  table.flush();
+  ASSERT_EQ(sink.flows.size(), 3u);
+  for (const auto& flow : sink.flows) {
+    EXPECT_GE(at(flow, Feature::total_tcp_flow_time), 0) << flow.id.flow_id << " " << flow.id.timestamp;
+  }
+}
+
 TEST(FlowTable, MaxFlowsIsBounded) {
   RecordingSink sink;
   FlowTableConfig config;
