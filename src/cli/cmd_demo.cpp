@@ -52,6 +52,9 @@ void run_feature_demo(const DemoOptions& o) {
   for (const auto& name : o.algorithms) algorithms.push_back(meta::algorithm_from_string(name));
   const int iterations = o.iterations > 0 ? o.iterations : (o.quick ? 150 : 600);
   const int episodes = o.episodes > 0 ? o.episodes : (o.quick ? 100 : 400);
+  // The demo keeps its test episodes in memory (about 15 KB each at the largest sizes it allows).
+  require_usage(episodes <= 20000, "--episodes must be at most 20000 for the demo (got {}); use metaids experiment for "
+                "more", episodes);
   meta::SyntheticFamilyConfig family;
   family.features = 32;
   family.signal_dims = 4;

@@ -134,7 +134,7 @@ void run(const DetectOptions& o) {
   for (const auto& p : o.pcaps) flow::check_capture_file(p, bpf);
   std::unique_ptr<flow::LiveCapture> capture;
   if (!o.live.interface.empty()) capture = std::make_unique<flow::LiveCapture>(o.live.live_options());
-  for (const auto& path : o.flow_files) detect::FlowCsvReader check(path, model);  // columns, before any output
+  for (const auto& path : o.flow_files) detect::FlowCsvReader check(path, detect::input_layout(model));  // columns, before any output
   detect::EveOutput out(o.out);
   detect::DetectorOptions detector_options;
   detector_options.all_flows = o.all_flows;
@@ -167,7 +167,7 @@ void run(const DetectOptions& o) {
     detect::FlowRecord record;
     int stopped = 0;
     for (const auto& path : o.flow_files) {
-      detect::FlowCsvReader reader(path, model);
+      detect::FlowCsvReader reader(path, detect::input_layout(model));
       if (!reader.has_identity() && !warned && !o.quiet) {
         fmt::print(stderr, "detect: warning: {} has no Src IP / Dst IP columns; alerts carry no addresses\n", path);
         warned = true;

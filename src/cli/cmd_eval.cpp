@@ -26,7 +26,8 @@ struct EvalOptions {
 };
 
 void run(const EvalOptions& o) {
-  require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
+  require_usage(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
+  require_usage(o.episodes >= 0 && o.episodes <= 1'000'000, "--episodes must be in [1, 1000000], got {}", o.episodes);
   const model::Model model = model::load(o.model);
   const std::string data_dir = resolve_data_dir(o.data);
   const data::ExperimentConfig config = data::load_experiment_config(o.config);

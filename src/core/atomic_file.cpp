@@ -446,7 +446,9 @@ std::string read_whole_file(const fs::path& path) {
 nlohmann::json parse_json_strict(std::string_view text, std::string_view source) {
   using json = nlohmann::json;
   std::vector<std::unordered_set<std::string>> open_objects;  // the keys seen, innermost last
-  const json::parser_callback_t reject_duplicates = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+  const json::parser_callback_t reject_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
+    // Deeper documents are refused before they are built: destroying a deep value recurses.
+    if (depth > kMaxJsonDepth) fail("{}: JSON nested deeper than {} levels", source, kMaxJsonDepth);
     switch (event) {
       case json::parse_event_t::object_start:
         open_objects.emplace_back();
@@ -466,7 +468,7 @@ nlohmann::json parse_json_strict(std::string_view text, std::string_view source)
   };
   try {
     return json::parse(text.begin(), text.end(), reject_duplicates);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers beyond double
     fail("{}: not valid JSON: {}", source, e.what());
   }
 }

@@ -107,6 +107,8 @@ std::string read_whole_file(const std::filesystem::path& path);
 // Parses JSON text, rejecting what nlohmann accepts silently: a key twice in one object (the
 // later value would win). Throws metaids::Error with one line naming `source`:
 // "SOURCE: not valid JSON: …" or "SOURCE: duplicate key "KEY" in a JSON object".
+// Documents nested deeper than kMaxJsonDepth levels are refused too.
+inline constexpr int kMaxJsonDepth = 64;
 nlohmann::json parse_json_strict(std::string_view text, std::string_view source);
 
 // Reads and parses a JSON file with parse_json_strict (the source named is the path).

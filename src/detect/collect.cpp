@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <istream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -14,6 +15,7 @@
 #include "core/error.h"
 #include "data/feature_table.h"
 #include "detect/eve.h"
+#include "detect/eve_reader.h"
 
 namespace metaids::detect {
 
@@ -114,7 +116,7 @@ CollectedFlows collect_live(const flow::LiveOptions& options, double seconds, co
 }
 
 CollectedFlows collect_from_csv(const std::string& path, const model::Model& model) {
-  FlowCsvReader reader(path, model);
+  FlowCsvReader reader(path, input_layout(model));
   std::vector<float> values;
   std::vector<FlowRecord> records;
   const auto width = static_cast<size_t>(model.features());
@@ -134,71 +136,22 @@ CollectedFlows collect_from_csv(const std::string& path, const model::Model& mod
 
 CollectedFlows collect_from_eve(const std::string& path, const std::vector<std::uint64_t>& flow_ids,
                                 const model::Model& model) {
-  require(!flow_ids.empty(), "give the alerts to learn from with --flow-id");
   std::ifstream in(path, std::ios::binary);
   require(in.good(), "cannot read {}: {}", path, std::strerror(errno));
-  const std::set<std::uint64_t> wanted(flow_ids.begin(), flow_ids.end());
-  const std::string columns = columns_hash(model.input_columns());
+  return collect_from_eve(in, path, flow_ids, model);
+}
+
+CollectedFlows collect_from_eve(std::istream& in, const std::string& path, const std::vector<std::uint64_t>& flow_ids,
+                                const model::Model& model) {
   const auto width = static_cast<size_t>(model.features());
-  std::map<std::uint64_t, std::vector<float>> found;
-  std::map<std::uint64_t, FlowRecord> records;
-  std::string line;
-  std::uint64_t number = 0, malformed = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty()) continue;
-    nlohmann::json event;
-    try {
-      event = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
-      ++malformed;  // e.g. a line cut by a crash of whatever wrote the file
-      continue;
-    }
-    if (!event.is_object() || !event.contains("flow_id") || !event["flow_id"].is_number_unsigned()) continue;
-    const auto id = event["flow_id"].get<std::uint64_t>();
-    if (wanted.count(id) == 0 || found.count(id) > 0) continue;
-    const auto* m = event.contains("metaids") && event["metaids"].is_object() ? &event["metaids"] : nullptr;
-    require(m != nullptr && m->contains("features_b64") && (*m)["features_b64"].is_string(),
-            "{}:{}: flow {} has no features (was it written with --no-features, or by another tool?)", path, number, id);
-    require(m->value("columns", std::string()) == columns,
-            "{}:{}: flow {} was scored by a model that reads other columns than this one", path, number, id);
-    std::vector<float> row;
-    try {
-      row = decode_features_base64((*m)["features_b64"].get<std::string>());
-    } catch (const Error& e) {
-      fail("{}:{}: flow {}: {}", path, number, id, e.what());
-    }
-    require(row.size() == width, "{}:{}: flow {} has {} features, the model reads {}", path, number, id, row.size(),
-            width);
-    for (float v : row) require(std::isfinite(v), "{}:{}: flow {} has a feature that is not a number", path, number, id);
-    FlowRecord record;
-    record.has_identity = event.contains("src_ip") && event["src_ip"].is_string();
-    if (record.has_identity) {
-      record.src_ip = event["src_ip"].get<std::string>();
-      record.dst_ip = event.value("dest_ip", std::string());
-      record.src_port = static_cast<std::uint16_t>(event.value("src_port", 0));
-      record.dst_port = static_cast<std::uint16_t>(event.value("dest_port", 0));
-    }
-    record.line = number;
-    found[id] = std::move(row);
-    records[id] = record;
-  }
-  std::vector<std::string> missing;
-  for (std::uint64_t id : flow_ids)
-    if (found.count(id) == 0) missing.push_back(std::to_string(id));
-  require(missing.empty(), "{}: no record of flow id(s) {}{}", path, fmt::join(missing, ", "),
-          malformed > 0 ? fmt::format(" ({} malformed lines skipped)", malformed) : "");
+  EveFlows flows = read_eve_flows(in, path, flow_ids, columns_hash(model.input_columns()), width);
   CollectedFlows out;
-  out.raw.resize(static_cast<Eigen::Index>(flow_ids.size()), static_cast<Eigen::Index>(width));
-  Eigen::Index r = 0;
-  std::set<std::uint64_t> done;
-  for (std::uint64_t id : flow_ids) {
-    if (!done.insert(id).second) continue;
-    out.raw.row(r++) = Eigen::Map<const Eigen::RowVectorXf>(found[id].data(), static_cast<Eigen::Index>(width));
-    out.records.push_back(records[id]);
-  }
-  out.raw.conservativeResize(r, Eigen::NoChange);
-  out.summary = fmt::format("{} flows from {}", r, path);
+  out.raw.resize(static_cast<Eigen::Index>(flows.rows.size()), static_cast<Eigen::Index>(width));
+  for (size_t r = 0; r < flows.rows.size(); ++r)
+    out.raw.row(static_cast<Eigen::Index>(r)) =
+        Eigen::Map<const Eigen::RowVectorXf>(flows.rows[r].data(), static_cast<Eigen::Index>(width));
+  out.records = std::move(flows.records);
+  out.summary = fmt::format("{} flows from {}", out.records.size(), path);
   return out;
 }
 

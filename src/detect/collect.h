@@ -44,6 +44,9 @@ CollectedFlows collect_from_csv(const std::string& path, const model::Model& mod
 // must be found, and the alerts must have been written with the model's columns.
 CollectedFlows collect_from_eve(const std::string& path, const std::vector<std::uint64_t>& flow_ids,
                                 const model::Model& model);
+// The same from a stream (`source` names it in messages); see detect/eve_reader.h.
+CollectedFlows collect_from_eve(std::istream& in, const std::string& source, const std::vector<std::uint64_t>& flow_ids,
+                                const model::Model& model);
 
 // The transform applied to raw rows (flows × inputs), as scoring does.
 data::FeatureMatrix transform_rows(const model::Model& model, const data::FeatureMatrix& raw);

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "core/error.h"
 #include "detect/community_id.h"
@@ -90,36 +91,6 @@ void append_eve_timestamp(std::string& out, std::int64_t us) {
     cached_second = seconds;
   }
   fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}.{:06d}+0000"), date, micros);
-}
-
-void append_features_base64(std::string& out, std::span<const float> raw) {
-  static_assert(std::endian::native == std::endian::little, "features_b64 is little-endian");
-  thread_local std::vector<float> clean;
-  clean.assign(raw.begin(), raw.end());
-  for (float& v : clean)
-    if (!std::isfinite(v)) v = 0.0f;
-  const size_t bytes = clean.size() * sizeof(float);
-  const size_t at = out.size();
-  out.resize(at + 4 * ((bytes + 2) / 3) + 1);
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
-                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(bytes));
-  out.resize(at + static_cast<size_t>(n));
-}
-
-std::vector<float> decode_features_base64(std::string_view text) {
-  require(text.size() % 4 == 0, "features_b64 is not base64 (length {})", text.size());
-  std::vector<unsigned char> bytes(text.size() / 4 * 3 + 1);
-  const int n = EVP_DecodeBlock(bytes.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  require(n >= 0, "features_b64 is not base64");
-  size_t length = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts the padding's zero bytes: take them off.
-  if (!text.empty() && text.back() == '=') --length;
-  if (text.size() > 1 && text[text.size() - 2] == '=') --length;
-  require(length % sizeof(float) == 0, "features_b64 holds {} bytes, not whole float32 values", length);
-  std::vector<float> values(length / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), length);
-  return values;
 }
 
 std::string_view eve_protocol(std::uint8_t protocol) {
@@ -267,8 +238,23 @@ void EveOutput::open() {
     fd_ = 1;
     return;
   }
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+  // A symlink is resolved (its whole chain) and its target appended to; the last component is
+  // then opened with O_NOFOLLOW, so a link planted in between is refused rather than followed.
+  std::filesystem::path target = path_;
+  std::error_code ec;
+  for (int hops = 0; std::filesystem::is_symlink(target, ec); ++hops) {
+    require(hops < 40, "cannot open {} for alerts: too many levels of symbolic links", path_);
+    const auto next = std::filesystem::read_symlink(target, ec);
+    require(!ec, "cannot open {} for alerts: {}", path_, ec.message());
+    target = next.is_absolute() ? next : target.parent_path() / next;
+  }
+  const int fd = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0640);
   require(fd >= 0, "cannot open {} for alerts: {}", path_, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    ::close(fd);
+    fail("cannot open {} for alerts: not a file, FIFO or character device", path_);
+  }
   fd_ = fd;
 }
 

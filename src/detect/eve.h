@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detect/eve_reader.h"
 #include "detect/flow_record.h"
 #include "model/model.h"
 #include "model/scoring.h"
@@ -39,10 +40,6 @@ void append_eve_timestamp(std::string& out, std::int64_t microseconds);
 std::string_view eve_protocol(std::uint8_t protocol);
 // The 51-bit integer flow id of a flow (a hash of its 5-tuple and start time).
 std::uint64_t eve_flow_id(const FlowRecord& record);
-// Raw inputs as base64 of little-endian float32 (non-finite values as 0), and back (throws
-// metaids::Error on malformed text).
-void append_features_base64(std::string& out, std::span<const float> raw);
-std::vector<float> decode_features_base64(std::string_view text);
 // 12 hex digits identifying a list of column names.
 std::string columns_hash(const std::vector<std::string>& columns);
 

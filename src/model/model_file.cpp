@@ -179,11 +179,9 @@ ModelFile decode_model(std::string_view bytes, std::string_view source) {
   const auto header_size = body_cursor.get<uint64_t>("header size");
   const std::string_view header_text = body_cursor.take(header_size, "header");
   ModelFile model;
-  try {
-    model.header = nlohmann::json::parse(header_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: model header is not valid JSON ({})", source, e.what());
-  }
+  // Strict: a key twice is refused (the later one would silently win), numbers beyond
+  // double and documents nested too deep too.
+  model.header = parse_json_strict(header_text, fmt::format("{}: model header", source));
   check_header(model.header, source);
   const auto count = body_cursor.get<uint32_t>("tensor count");
   for (uint32_t i = 0; i < count; ++i) {

@@ -131,6 +131,7 @@ TEST(Eve, FeaturesRoundTripExactlyThroughBase64) {
   std::string nan;
   append_features_base64(nan, std::vector<float>{std::nanf(""), 1.0f});
   EXPECT_EQ(decode_features_base64(nan), (std::vector<float>{0.0f, 1.0f}));
+  EXPECT_TRUE(decode_features_base64("").empty());  // the fuzzer's first find: memcpy to null
   EXPECT_THROW(decode_features_base64("abc"), Error);
   EXPECT_THROW(decode_features_base64("!!!!"), Error);
   EXPECT_EQ(decode_features_base64("AAAAAA==").size(), 1u);  // 4 bytes: one float

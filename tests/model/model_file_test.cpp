@@ -206,3 +206,43 @@ TEST(ModelFile, GoldenFixtures) {
 
 }  // namespace
 }  // namespace metaids::model
+
+namespace metaids::model {
+namespace {
+
+// The encoded file with its header text replaced (sizes and checksum fixed up).
+std::string with_header_text(const std::string& bytes, const std::string& text) {
+  uint64_t old_size = 0;
+  std::memcpy(&old_size, bytes.data() + 24, 8);
+  std::string out = bytes.substr(0, 32) + text + bytes.substr(32 + old_size);
+  const uint64_t header_size = text.size(), file_size = out.size();
+  std::memcpy(out.data() + 16, &file_size, 8);
+  std::memcpy(out.data() + 24, &header_size, 8);
+  fix_crc(out);
+  return out;
+}
+
+TEST(ModelFile, HeadersThatAreNotPlainJsonObjectsAreRefused) {
+  const std::string bytes = encode_model(sample_model());
+  // A number beyond double (the fuzzer's find: out_of_range escaped decode_model).
+  EXPECT_NE(message_of([&] { decode_model(with_header_text(bytes, "5E777"), "m.mids"); }).find("not valid JSON"),
+            std::string::npos);
+  // A key twice: the later value would silently win.
+  const std::string twice = R"({"algorithm":"maml","algorithm":"protonet"})";
+  EXPECT_NE(message_of([&] { decode_model(with_header_text(bytes, twice), "m.mids"); }).find("duplicate key"),
+            std::string::npos);
+  // Nested deeper than anyone writes: refused before it is built (destroying it recurses).
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_NE(message_of([&] { decode_model(with_header_text(bytes, deep), "m.mids"); }).find("nested deeper"),
+            std::string::npos);
+  // The untouched file still decodes.
+  EXPECT_NO_THROW(decode_model(with_header_text(bytes, bytes.substr(32, [&] {
+                                 uint64_t n = 0;
+                                 std::memcpy(&n, bytes.data() + 24, 8);
+                                 return n;
+                               }())),
+                               "m.mids"));
+}
+
+}  // namespace
+}  // namespace metaids::model
