@@ -207,6 +207,10 @@ void install_stop_signals() {
   action.sa_flags = 0;  // no SA_RESTART: a blocking read returns
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // SIGHUP reopens outputs, unless it was ignored (nohup): then it stays ignored.
+  struct sigaction current {};
+  if (sigaction(SIGHUP, nullptr, &current) == 0 && (current.sa_flags & SA_SIGINFO) == 0 && current.sa_handler == SIG_IGN)
+    return;
   struct sigaction reopen {};
   reopen.sa_handler = on_reopen_signal;
   sigemptyset(&reopen.sa_mask);
