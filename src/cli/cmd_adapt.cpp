@@ -57,7 +57,7 @@ void run(const AdaptOptions& o) {
   } else if (!o.flows.empty()) {
     flows = detect::collect_from_csv(o.flows, model);
     source = o.flows;
-    event["source"] = {{{"path", o.flows}, {"sha256", model::sha256_file(o.flows)}}};
+    event["source"] = {{{"path", o.flows}, {"sha256", o.flows == "-" ? std::string() : model::sha256_file(o.flows)}}};
     require(!flows.records.empty(), "{} has no usable flows ({})", o.flows, flows.summary);
   } else {
     flows = detect::collect_from_eve(o.eve, o.flow_ids, model);

@@ -44,7 +44,7 @@ void run(const CalibrateOptions& o) {
     if (!o.live.filter().empty()) event["bpf"] = o.live.filter();
   } else if (!o.flows.empty()) {
     flows = detect::collect_from_csv(o.flows, model);
-    event["source"] = {{{"path", o.flows}, {"sha256", model::sha256_file(o.flows)}}};
+    event["source"] = {{{"path", o.flows}, {"sha256", o.flows == "-" ? std::string() : model::sha256_file(o.flows)}}};
   } else {
     flows = detect::collect_live(o.live.live_options(), o.duration_s, model, o.table.config());
     event["source"] = {{{"interface", o.live.interface}, {"seconds", o.duration_s}}};

@@ -134,7 +134,8 @@ void run(const DetectOptions& o) {
   for (const auto& p : o.pcaps) flow::check_capture_file(p, bpf);
   std::unique_ptr<flow::LiveCapture> capture;
   if (!o.live.interface.empty()) capture = std::make_unique<flow::LiveCapture>(o.live.live_options());
-  for (const auto& path : o.flow_files) detect::FlowCsvReader check(path, detect::input_layout(model));  // columns, before any output
+  for (const auto& path : o.flow_files)  // columns, before any output (standard input cannot be read twice)
+    if (path != "-") detect::FlowCsvReader check(path, detect::input_layout(model));
   detect::EveOutput out(o.out);
   detect::DetectorOptions detector_options;
   detector_options.all_flows = o.all_flows;

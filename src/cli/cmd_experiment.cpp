@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "flow/capture.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/experiment.h"
@@ -194,6 +196,9 @@ void run(const ExperimentCommandOptions& o) {
   if (given(o.iterations_option)) options.training.iterations = o.iterations;
   if (given(o.train_shots_option)) options.training.train_shots = o.train_shots;
   options.log = log;
+  // SIGINT/SIGTERM: the methods finished are written, the one running is left out.
+  flow::install_stop_signals();
+  options.should_stop = [] { return flow::stop_requested(); };
   std::filesystem::create_directories(o.out);
   log("loading " + config.name + " from " + data_dir);
   const data::ExperimentData data = data::prepare_experiment(config, data_dir);
@@ -207,6 +212,10 @@ void run(const ExperimentCommandOptions& o) {
   write_file_atomically(out / "results.md", report.markdown);
   plot(out / "results.json", out / "accuracy_vs_k.png");
   log("wrote " + (out / "results.json").string() + ", results.md, run.json, accuracy_vs_k.png");
+  if (flow::stop_requested()) {
+    log("stopped by a signal: the results above are of the methods that finished");
+    exit_code() = flow::exit_status_for_signal(flow::stop_signal() > 0 ? flow::stop_signal() : SIGTERM);
+  }
 }
 
 void register_experiment(CLI::App& parent) {

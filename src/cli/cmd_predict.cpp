@@ -33,8 +33,7 @@ std::string csv_field(const std::string& s) {
 void run(const PredictOptions& o) {
   require_usage(o.format == "csv" || o.format == "jsonl", "--format must be csv or jsonl, got '{}'", o.format);
   const model::Model model = detect::load_model_or_builtin(o.model);
-  detect::FlowCsvReader reader(o.input == "-" ? std::filesystem::path("/dev/stdin") : std::filesystem::path(o.input),
-                               detect::input_layout(model));
+  detect::FlowCsvReader reader(std::filesystem::path(o.input), detect::input_layout(model));
   const bool identity = reader.has_identity(), labelled = reader.has_label();
   model::Scorer scorer(model);
   const auto d = static_cast<Eigen::Index>(model.features());

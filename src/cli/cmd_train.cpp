@@ -1,5 +1,6 @@
 // `metaids train`: meta-train one method on an FSND-1 config and save a model file.
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "flow/capture.h"
 #include "core/error.h"
 #include "data/experiment.h"
 #include "eval/learners.h"
@@ -46,9 +48,13 @@ void run(const TrainOptions& o) {
   training.apply_json(config.training);
   if (o.iterations >= 0) training.iterations = o.iterations;
   training.threads = o.threads;
-  training.checkpoint_path = o.checkpoint;
+  // A checkpoint is written when a signal stops training (at --checkpoint, else beside --out),
+  // so that --resume continues where it stopped.
+  training.checkpoint_path = o.checkpoint.empty() ? o.out + ".checkpoint" : o.checkpoint;
   training.checkpoint_every = o.checkpoint.empty() ? 0 : o.checkpoint_every;
   training.resume = o.resume;
+  flow::install_stop_signals();
+  training.should_stop = [] { return flow::stop_requested(); };
   const data::ExperimentData data = data::prepare_experiment(config, data_dir);
   if (!o.quiet) fmt::print(stderr, "train: loaded {}\n", data.report.summary());
   const eval::Split split = eval::make_split(data);
@@ -59,6 +65,14 @@ void run(const TrainOptions& o) {
         if (o.quiet) return;
         fmt::print(stderr, "{}: {}\n", tag, meta::describe(p));
       });
+  if (trained.interrupted) {
+    fmt::print(stderr,
+               "train: stopped by a signal at iteration {}; checkpoint written to {} (run the same command with "
+               "--checkpoint {} --resume to continue); no model written\n",
+               trained.iterations, training.checkpoint_path.string(), training.checkpoint_path.string());
+    exit_code() = flow::exit_status_for_signal(flow::stop_signal() > 0 ? flow::stop_signal() : SIGTERM);
+    return;
+  }
   eval::ModelBuildOptions build;
   build.support_per_class = o.support_per_class;
   build.benign_reference = o.benign_reference;

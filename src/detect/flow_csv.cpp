@@ -66,8 +66,10 @@ std::string CsvReadReport::summary() const {
   return s;
 }
 
-FlowCsvReader::FlowCsvReader(const std::filesystem::path& path, const InputLayout& layout) : source_(path.string()) {
-  reader_ = std::make_unique<data::CsvReader>(path, layout.schema.delimiter);
+FlowCsvReader::FlowCsvReader(const std::filesystem::path& path, const InputLayout& layout)
+    : source_(path == "-" ? std::string("standard input") : path.string()) {
+  reader_ = std::make_unique<data::CsvReader>(path == "-" ? std::filesystem::path("/dev/stdin") : path,
+                                              layout.schema.delimiter);
   read_header(layout);
 }
 

@@ -199,6 +199,7 @@ struct Runner {
         const auto [task, shots] = key;
         const int ways = task == TaskKind::classification ? data.config.episodes.classification_ways : 2;
         MetaTrainingOptions training = options.training;
+        if (options.should_stop) training.should_stop = options.should_stop;
         training.threads = options.threads;
         const std::string tag = fmt::format("{} seed {} {} train K={}", method, seed, to_string(task), shots);
         TrainedLearner trained =
@@ -327,9 +328,17 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
   const std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
   Runner runner = prepared_runner(data, options);  // checks the options first
   for (const std::string& method : methods) {
+    if (options.should_stop && options.should_stop()) {
+      runner.report.run["interrupted"] = true;
+      break;
+    }
     const auto method_start = Clock::now();
     if (is_meta_learner(method)) {
       const auto per_set = runner.run_meta_learner(method);
+      if (options.should_stop && options.should_stop()) {  // training stopped part-way: not a result
+        runner.report.run["interrupted"] = true;
+        break;
+      }
       for (size_t i = 0; i < runner.sets.size(); ++i) runner.store(method, runner.sets[i], per_set[i]);
     } else {
       const bool seeded = method != "nearest_centroid" && method != "xgboost";

@@ -60,6 +60,9 @@ struct ExperimentOptions {
   PretrainConfig pretrain;
   XgboostConfig xgboost;
   std::function<void(const std::string&)> log;  // progress lines
+  // Asked between methods and inside meta-training: true stops the run; the methods finished
+  // are reported, the one interrupted is left out, and run["interrupted"] is true.
+  std::function<bool()> should_stop;
 };
 
 // Throws metaids::Error (one line) unless: seeds distinct and at most data::kMaxSeeds;

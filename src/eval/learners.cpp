@@ -167,6 +167,7 @@ TrainedLearner train_meta_learner(const Split& split, meta::Algorithm algorithm,
   tc.log_every = options.log_every;
   tc.checkpoint_path = options.checkpoint_path;
   tc.checkpoint_every = options.checkpoint_every;
+  tc.should_stop = options.should_stop;
 
   meta::EpisodeSampler train_sampler(split.train, train_classes, seed * 0x9e3779b97f4a7c15ULL + 17);
   std::unique_ptr<meta::EpisodeSampler> validation_sampler;
@@ -185,7 +186,9 @@ TrainedLearner train_meta_learner(const Split& split, meta::Algorithm algorithm,
   if (options.resume && !options.checkpoint_path.empty() && std::filesystem::exists(options.checkpoint_path))
     trainer.load_checkpoint(options.checkpoint_path);
   trainer.run(progress);
-  if (!options.checkpoint_path.empty() && options.checkpoint_every > 0) trainer.save_checkpoint(options.checkpoint_path);
+  if (!options.checkpoint_path.empty() && (options.checkpoint_every > 0 || trainer.stopped()))
+    trainer.save_checkpoint(options.checkpoint_path);
+  trained.interrupted = trainer.stopped();
   trained.phi = trainer.meta_parameters();
   trained.validation_accuracy = trainer.best_validation_accuracy();
   trained.iterations = trainer.iteration();

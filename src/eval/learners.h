@@ -69,6 +69,9 @@ struct MetaTrainingOptions {
   std::filesystem::path checkpoint_path;  // empty: none
   int checkpoint_every = 0;
   bool resume = false;                    // load checkpoint_path first if it exists
+  // Asked before every meta-step: true stops training there, and the checkpoint (if a path is
+  // set) is written so that --resume continues (SIGINT/SIGTERM).
+  std::function<bool()> should_stop;
 
   void apply_json(const nlohmann::json& training);  // throws on unknown keys / bad values
   nlohmann::json to_json() const;
@@ -84,6 +87,7 @@ struct TrainedLearner {
   int iterations = 0;
   int shots = 0;
   double seconds = 0;
+  bool interrupted = false;          // should_stop ended training early
 };
 
 using ProgressFn = std::function<void(const meta::TrainingProgress&)>;

@@ -187,6 +187,10 @@ void read_capture_file(const std::string& path, FlowMeter& meter, CaptureSummary
     }
     if (result == 0) continue;              // filtered out (savefiles never time out)
     if (result == PCAP_ERROR_BREAK) break;  // end of file
+    if (g_stop != 0) {  // a read interrupted by the stop signal (a pipe): stopped, not an error
+      summary.stopped_by_signal = g_stop > 0 ? static_cast<int>(g_stop) : 0;
+      break;
+    }
     const std::string message = pcap_geterr(handle.get());
     if (message.find("truncated") != std::string::npos) {
       meter.count_skip(SkipReason::truncated_record);

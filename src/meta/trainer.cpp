@@ -266,7 +266,12 @@ void MetaTrainer::run(const std::function<void(const TrainingProgress&)>& on_pro
   double window_loss = 0;
   int window_steps = 0;
   std::vector<Task<float>> tasks(static_cast<size_t>(config_.meta_batch));
+  stopped_ = false;
   while (iteration_ < config_.iterations) {
+    if (config_.should_stop && config_.should_stop()) {
+      stopped_ = true;
+      return;
+    }
     for (auto& task : tasks) task = draw_task();  // sequential: the episodes depend on the seed only
     window_loss += step(tasks);
     ++window_steps;

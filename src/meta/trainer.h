@@ -30,6 +30,8 @@ struct TrainerConfig {
   int log_every = 50;
   std::filesystem::path checkpoint_path;  // empty: no checkpoints
   int checkpoint_every = 0;
+  // Asked before every meta-step; true stops run() there (a signal: the caller checkpoints).
+  std::function<bool()> should_stop;
 
   void validate() const;
 };
@@ -64,6 +66,7 @@ class MetaTrainer {
   const Vector<float>& meta_parameters() const;  // best-validating if keep_best, else current
   const Vector<float>& current_parameters() const { return phi_; }
   int iteration() const { return iteration_; }
+  bool stopped() const { return stopped_; }  // run() returned early because should_stop said so
   double best_validation_accuracy() const { return best_accuracy_; }
 
   void save_checkpoint(const std::filesystem::path& path) const;
@@ -80,6 +83,7 @@ class MetaTrainer {
   double best_accuracy_ = -1;
   nn::Adam<float> adam_;
   int iteration_ = 0;
+  bool stopped_ = false;
   std::vector<Scratch<float>> scratch_;
   std::vector<Vector<float>> task_gradients_;
   std::vector<Vector<float>> spare_gradients_;  // per thread: a task gradient added to a sum at once

@@ -48,3 +48,5 @@ metaids_cli_case(adapt_reserved_label nonzero "^metaids: error: 'unknown' is res
   adapt --flows ${DETECT_DATA}/missing_columns.csv --label unknown --out a.mids)
 metaids_cli_case(adapt_bad_time nonzero "^metaids: error: --from must be a UTC time"
   adapt --pcap ${FLOW_DATA}/malformed.pcap --select tcp --from yesterday --label X --out a.mids)
+metaids_cli_case(bench_detect_smoke 0 "\"part\":\"pcap_to_alerts\",\"trace\":\"syn_flood\""
+  bench detect --packets 2000 --rounds 1 --seconds 0.05)
