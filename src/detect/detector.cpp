@@ -7,14 +7,16 @@
 namespace metaids::detect {
 
 Detector::Detector(const model::Model& model, const DetectorOptions& options, EveOutput& output)
-    : model_(model),
+    : Detector(std::make_shared<const model::Model>(model), options, output) {}
+
+Detector::Detector(std::shared_ptr<const model::Model> model, const DetectorOptions& options, EveOutput& output)
+    : model_(std::move(model)),
       output_(output),
       options_(options),
-      transform_(model.transform),
-      scorer_(model),
-      formatter_(model, options.include_features),
-      raw_(model.features(), kBatch),
-      x_(model.features(), kBatch),
+      scorer_(*model_),
+      formatter_(*model_, options.include_features),
+      raw_(model_->features(), kBatch),
+      x_(model_->features(), kBatch),
       records_(static_cast<size_t>(kBatch)) {
   if (!std::isnan(options.threshold)) {
     require(std::isfinite(options.threshold), "--threshold must be a finite number");
@@ -22,8 +24,26 @@ Detector::Detector(const model::Model& model, const DetectorOptions& options, Ev
   }
 }
 
+void Detector::replace_model(std::shared_ptr<const model::Model> model) {
+  require(model != nullptr, "internal error: no model to replace with");
+  require(model->input_columns() == model_->input_columns(),
+          "the new model reads other columns than the one it replaces ({} against {})", model->features(),
+          model_->features());
+  flush();
+  std::optional<FeatureMapper> mapper;
+  if (mapper_) mapper.emplace(*model);
+  model::Scorer scorer(*model);
+  if (!std::isnan(options_.threshold)) scorer.set_threshold(options_.threshold);
+  EveFormatter formatter(*model, options_.include_features);
+  // Nothing above throws after this point: the swap is whole or not at all.
+  model_ = std::move(model);
+  mapper_ = std::move(mapper);
+  scorer_ = std::move(scorer);
+  formatter_ = std::move(formatter);
+}
+
 void Detector::on_flow(const flow::FlowState& flow, flow::FlowEnd /*reason*/) {
-  if (!mapper_) mapper_.emplace(model_);
+  if (!mapper_) mapper_.emplace(*model_);
   const flow::FeatureVector features = flow::compute_features(flow);
   float* column = raw_.data() + pending_ * raw_.rows();
   mapper_->map(features, flow.key.protocol, std::span<float>(column, static_cast<size_t>(raw_.rows())));
@@ -47,7 +67,7 @@ void Detector::flush() {
   if (x_.cols() != n) x_.resize(d, n);
   for (Eigen::Index j = 0; j < n; ++j) {
     x_.col(j) = raw_.col(j);
-    transform_.apply_row_in_place(std::span<float>(x_.data() + j * d, static_cast<size_t>(d)));
+    model_->transform.apply_row_in_place(std::span<float>(x_.data() + j * d, static_cast<size_t>(d)));
   }
   scorer_.score(x_, verdicts_);
   lines_.clear();

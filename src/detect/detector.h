@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +54,13 @@ class Detector : public flow::FlowSink {
   static constexpr Eigen::Index kBatch = 256;
 
   Detector(const model::Model& model, const DetectorOptions& options, EveOutput& output);
+  Detector(std::shared_ptr<const model::Model> model, const DetectorOptions& options, EveOutput& output);
+
+  // Scores the pending flows with the current model, then scores every later flow with
+  // `model` (a sensor that follows a service swaps models between batches). A model that reads
+  // other columns is refused before anything changes. --threshold, if given, stays in force.
+  void replace_model(std::shared_ptr<const model::Model> model);
+  const model::Model& model() const { return *model_; }
 
   // A finished flow from the flow meter (the model must read only flow-meter columns:
   // FeatureMapper's constructor says which it lacks).
@@ -71,11 +79,10 @@ class Detector : public flow::FlowSink {
   std::function<void(const FlowRecord&, const model::Verdict&)> on_verdict;
 
  private:
-  const model::Model& model_;  // must outlive the detector
+  std::shared_ptr<const model::Model> model_;
   EveOutput& output_;
   DetectorOptions options_;
   std::optional<FeatureMapper> mapper_;  // made at the first flow from packets
-  const data::FeatureTransform& transform_;
   model::Scorer scorer_;
   EveFormatter formatter_;
   Matrix<float> raw_;   // (inputs × kBatch): raw rows, kept for the EVE features

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "data/temp_dir.h"
 #include "flow/capture.h"
 #include "synth/synth.h"
@@ -122,6 +123,43 @@ TEST(Detector, CsvFlowsWithoutAddressesStillAlert) {
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_FALSE(lines[0].contains("src_ip"));
   EXPECT_EQ(lines[0]["metaids"]["line"], 7);
+}
+
+}  // namespace
+}  // namespace metaids::detect
+
+namespace metaids::detect {
+namespace {
+
+TEST(Detector, ReplacingTheModelScoresLaterFlowsWithTheNewOne) {
+  const model::Model first = test::make_cic_model(1);
+  model::Model second = test::make_cic_model(2);
+  second.classes[1].name = "Renamed";
+  second.adapt();
+  test::TempDir dir;
+  const auto path = dir.path() / "eve.json";
+  EveOutput out(path.string());
+  DetectorOptions options;
+  options.threshold = -1e30;  // every flow alerts: the signature shows which model scored it
+  Detector detector(first, options, out);
+  FlowRecord record;
+  std::vector<float> raw(static_cast<size_t>(first.features()), 1.0f);
+  detector.add(record, raw);
+  detector.replace_model(std::make_shared<const model::Model>(second));  // the pending flow: the first model
+  detector.add(record, raw);
+  detector.flush();
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["alert"]["signature"], "Portscan");
+  EXPECT_EQ(lines[1]["alert"]["signature"], "Renamed");
+  EXPECT_EQ(lines[1]["alert"]["metadata"]["model_version"][0], second.version());
+  // A model for other columns is refused, and the detector keeps the one it has.
+  model::Model other = test::make_cic_model(3);
+  nlohmann::json t = other.transform.to_json();
+  t["numeric"][1] = "Another Column";
+  other.transform = data::FeatureTransform::from_json(t);
+  EXPECT_THROW(detector.replace_model(std::make_shared<const model::Model>(other)), Error);
+  EXPECT_EQ(detector.model().version(), second.version());
 }
 
 }  // namespace
