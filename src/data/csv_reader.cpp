@@ -172,10 +172,11 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
     bool need_more = false;
     size_t open_quote = std::string_view::npos;  // where a quoted field still open began
     const size_t max_fields = limits_.max_fields;
+    const bool quoting = quoting_;
     size_t field_count = 0;  // spans_.size(), kept in a register (the check is per field)
     spans_.clear();
     for (;;) {
-      if (p < size && data[p] == '"') {
+      if (quoting && p < size && data[p] == '"') {
         // Quoted field: runs to the closing quote; "" is an escaped quote.
         any_quoted = true;
         bool unescape = false;

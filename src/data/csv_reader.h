@@ -54,6 +54,9 @@ class CsvReader {
 
   // Limits for the records read from now on (e.g. a tighter one for the header).
   void set_limits(const CsvLimits& limits) { limits_ = limits; }
+  // Off: '"' is an ordinary character (Zeek logs, which escape instead of quoting; with '\n'
+  // as the delimiter every line is one field). On by default.
+  void set_quoting(bool quoting) { quoting_ = quoting; }
   const CsvLimits& limits() const { return limits_; }
 
   uint64_t line_number() const { return record_line_; }  // 1-based line of the last record
@@ -73,6 +76,7 @@ class CsvReader {
   std::unique_ptr<Input> input_;
   std::string source_name_;
   char delimiter_;
+  bool quoting_ = true;
   CsvLimits limits_;
   std::string buffer_;           // owned chunk (file input)
   const char* data_ = nullptr;   // current data (buffer_ or external text)

@@ -65,6 +65,7 @@ nlohmann::json ExperimentConfig::to_json() const {
     split["meta_test_families"] = meta_test_families;
     split["rare_families"] = rare_families;
     split["benign_train_fraction"] = benign_train_fraction;
+    if (benign_order != "time") split["benign_order"] = benign_order;  // the default is left out
   } else {
     split["min_family_rows"] = min_family_rows;
     if (!meta_train_families.empty()) split["meta_train_families"] = meta_train_families;
@@ -108,7 +109,7 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
   const auto& s = json["split"];
   reject_unknown(s, "split",
                  {"kind", "benign_label", "meta_train_families", "meta_test_families", "rare_families",
-                  "validation_family", "benign_train_fraction", "min_family_rows"});
+                  "validation_family", "benign_train_fraction", "benign_order", "min_family_rows"});
   if (s.contains("kind")) c.split_kind = get_string(s, "kind", "split");
   require(c.split_kind == "families" || c.split_kind == "train_test_files",
           "config: 'split.kind' must be \"families\" or \"train_test_files\" (got {})", short_text(c.split_kind));
@@ -124,6 +125,11 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
     require(c.benign_train_fraction > 0.0 && c.benign_train_fraction < 1.0,
             "config: 'split.benign_train_fraction' = {} must be in (0, 1)", c.benign_train_fraction);
   }
+  if (s.contains("benign_order")) {
+    c.benign_order = get_string(s, "benign_order", "split");
+    require(c.benign_order == "time" || c.benign_order == "row",
+            "config: 'split.benign_order' must be \"time\" or \"row\" (got {})", short_text(c.benign_order));
+  }
   if (s.contains("min_family_rows"))
     c.min_family_rows = static_cast<int>(get_integer(s, "min_family_rows", "split", 1, 1000000000));
   if (c.split_kind == "families") {
@@ -134,6 +140,7 @@ ExperimentConfig parse_experiment_config(const nlohmann::json& json) {
     require(!c.train_path.empty() && !c.test_path.empty(),
             "config: split kind \"train_test_files\" needs 'dataset.train' and 'dataset.test'");
     require(c.rare_families.empty(), "config: 'split.rare_families' applies to split kind \"families\" only");
+    require(!s.contains("benign_order"), "config: 'split.benign_order' applies to split kind \"families\" only");
   }
   // No family in two groups.
   std::set<std::string> seen;
@@ -240,9 +247,7 @@ void align_classes(FeatureTable& a, FeatureTable& b) {
 }
 
 DatasetSchema schema_for(const ExperimentConfig& c) {
-  const bool preset = c.schema == "cicflowmeter" || c.schema == "nslkdd" || c.schema == "kddcup99" ||
-                      c.schema == "cicids2017" || c.schema == "cicids2018" || c.schema == "nsl-kdd" || c.schema == "kdd99";
-  if (preset) return schema_by_name_or_file(c.schema);
+  if (is_schema_preset(c.schema)) return schema_by_name_or_file(c.schema);
   std::filesystem::path p(c.schema);
   if (p.is_relative()) p = c.config_dir / p;
   return load_schema_file(p);
@@ -269,11 +274,15 @@ FamilySplit split_by_families(const FeatureTable& table, const ExperimentConfig&
               present_classes(table));
   const int32_t benign_id = table.class_id(benign);
   require(benign_id >= 0, "benign label '{}' has no rows in the data (classes present: {})", benign, present_classes(table));
-  require(table.has_timestamps(), "the benign time split needs timestamps, but the data has no timestamp column");
-  // Benign rows by time, ties by row order.
+  // Benign rows by time, ties by row order; or by row order alone ("benign_order": "row").
   std::vector<size_t> benign_rows = table.rows_of_class(benign);
-  std::stable_sort(benign_rows.begin(), benign_rows.end(),
-                   [&](size_t x, size_t y) { return table.timestamps[x] < table.timestamps[y]; });
+  if (config.benign_order != "row") {
+    require(table.has_timestamps(),
+            "the benign time split needs timestamps, but the data has no timestamp column (set \"benign_order\": "
+            "\"row\" in the config's \"split\" to split benign rows by their order in the files)");
+    std::stable_sort(benign_rows.begin(), benign_rows.end(),
+                     [&](size_t x, size_t y) { return table.timestamps[x] < table.timestamps[y]; });
+  }
   const auto train_count = static_cast<size_t>(config.benign_train_fraction * static_cast<double>(benign_rows.size()));
   FamilySplit split;
   split.meta_train_rows.assign(benign_rows.begin(), benign_rows.begin() + static_cast<std::ptrdiff_t>(train_count));
@@ -330,10 +339,16 @@ ExperimentData prepare_experiment(const ExperimentConfig& config, const std::fil
       train_families = config.meta_train_families;
     }
     if (!config.meta_test_families.empty()) {
-      for (const auto& f : config.meta_test_families)
-        require(std::find(test_families.begin(), test_families.end(), f) != test_families.end(),
-                "meta-test family '{}' must be absent from {} and have {} rows in {}", f, config.train_path, min_rows,
-                config.test_path);
+      // Listed: at least min_family_rows rows in the test file and not a meta-train family. Its
+      // rows in the train file, if any, are never used (meta-train holds the meta-train
+      // families and benign only), so a family may be listed that the rule would not pick
+      // (the rotated split: configs/nslkdd-rotated.json).
+      for (const auto& f : config.meta_test_families) {
+        require(count_of(test, test_counts, f) >= min_rows, "meta-test family '{}' has {} rows in {}, fewer than {}", f,
+                count_of(test, test_counts, f), config.test_path, min_rows);
+        require(std::find(train_families.begin(), train_families.end(), f) == train_families.end(),
+                "meta-test family '{}' is also a meta-train family", f);
+      }
       test_families = config.meta_test_families;
     }
     require(!train_families.empty() && !test_families.empty(), "the split leaves no meta-train or no meta-test family");

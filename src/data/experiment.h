@@ -9,11 +9,15 @@
 // Two split kinds:
 //  - "families" (CIC-IDS2017): one dataset; attack families listed by name; benign rows
 //    ordered by timestamp, the earliest `benign_train_fraction` to meta-train, the rest to
-//    meta-test (ties broken by load order, so the split is deterministic).
+//    meta-test (ties broken by load order, so the split is deterministic). With
+//    "benign_order": "row" (data without timestamps) the order is the load order instead.
 //  - "train_test_files" (NSL-KDD): meta-train = train-file rows of the benign label and of
 //    families with ≥ min_family_rows rows there; meta-test = test-file rows of the benign
 //    label and of families absent from the train file with ≥ min_family_rows rows in the
-//    test file. Families may also be listed explicitly; the rule then checks them.
+//    test file. Families may also be listed explicitly: listed meta-train families need
+//    min_family_rows rows in the train file; listed meta-test families min_family_rows rows in
+//    the test file and must not be meta-train families (their rows in the train file, if
+//    any, are never used).
 // Unknown keys are rejected; numbers are bounds-checked; seeds and K values must be distinct; a
 // config file is at most 16 MiB and nested at most 32 levels (data/json_input.h).
 #pragma once
@@ -60,6 +64,7 @@ struct ExperimentConfig {
   std::vector<std::string> rare_families;
   std::string validation_family;      // a meta-train family; empty: none
   double benign_train_fraction = 0.6; // (0, 1)
+  std::string benign_order = "time";  // "time" (by timestamp) or "row" (load order): the benign split
   int min_family_rows = 20;           // train_test_files rule, [1, 1e9]
   EpisodeSettings episodes;
   std::vector<uint64_t> seeds{0, 1, 2};  // meta-training seeds

@@ -11,7 +11,8 @@
 namespace metaids::data {
 
 uint64_t LoadReport::rows_skipped() const {
-  return skipped_bad_value + skipped_short + skipped_long + skipped_missing_label + skipped_bad_timestamp;
+  return skipped_bad_value + skipped_short + skipped_long + skipped_missing_label + skipped_bad_timestamp +
+         malformed_records;
 }
 
 void LoadReport::merge(const LoadReport& other) {
@@ -28,6 +29,8 @@ void LoadReport::merge(const LoadReport& other) {
   long_rows += other.long_rows;
   missing_labels += other.missing_labels;
   bad_timestamps += other.bad_timestamps;
+  missing_cells += other.missing_cells;
+  malformed_records += other.malformed_records;
   skipped_bad_value += other.skipped_bad_value;
   skipped_short += other.skipped_short;
   skipped_long += other.skipped_long;
@@ -38,7 +41,7 @@ void LoadReport::merge(const LoadReport& other) {
 }
 
 nlohmann::json LoadReport::to_json() const {
-  return nlohmann::json{
+  nlohmann::json j{
       {"files", files},
       {"bytes", bytes},
       {"records", records},
@@ -55,15 +58,22 @@ nlohmann::json LoadReport::to_json() const {
         {"missing_label", skipped_missing_label},
         {"bad_timestamp", skipped_bad_timestamp}}},
       {"examples", examples}};
+  // Zeek only; absent otherwise, so that the reports of other data read as before.
+  if (missing_cells > 0) j["cells"]["missing"] = missing_cells;
+  if (malformed_records > 0) j["skipped"]["malformed_record"] = malformed_records;
+  return j;
 }
 
 std::string LoadReport::summary() const {
+  std::string zeek;  // only when there was any: the other summaries read as before
+  if (missing_cells > 0) zeek += fmt::format("; {} missing (Zeek unset or empty)", missing_cells);
+  if (malformed_records > 0) zeek += fmt::format("; {} malformed records skipped", malformed_records);
   return fmt::format(
       "{} rows kept of {} records from {} file(s); skipped {} (bad value {}, short {}, long {}, no label {}, bad "
-      "timestamp {}); cells: {} empty, {} infinite, {} NaN, {} unparseable; rows: {} short, {} long",
+      "timestamp {}); cells: {} empty, {} infinite, {} NaN, {} unparseable; rows: {} short, {} long{}",
       rows_kept, records, files.size(), rows_skipped(), skipped_bad_value, skipped_short, skipped_long,
       skipped_missing_label, skipped_bad_timestamp, empty_cells, infinite_cells, nan_cells, unparseable_cells,
-      short_rows, long_rows);
+      short_rows, long_rows, zeek);
 }
 
 int32_t FeatureTable::class_id(std::string_view label) const {
@@ -296,6 +306,46 @@ bool parse_timestamp(std::string_view text, int64_t& microseconds) {
   if (!date.ok()) return false;
   const int64_t days = sys_days{date}.time_since_epoch().count();
   microseconds = ((days * 24 + hour) * 60 + minute) * int64_t{60000000} + int64_t{second} * 1000000 + fraction_us;
+  return true;
+}
+
+bool parse_zeek_time(std::string_view text, int64_t& microseconds) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '"')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\r' || text.back() == '"')) text.remove_suffix(1);
+  if (text.empty()) return false;
+  // ISO 8601 as Zeek's JSON writer prints it: 2023-02-22T00:00:03.714845Z.
+  if (text.size() > 10 && text[4] == '-') {
+    if (text.back() == 'Z') text.remove_suffix(1);
+    return parse_timestamp(text, microseconds);
+  }
+  // Epoch seconds with an optional fraction, read exactly (a double would round the microseconds).
+  size_t p = 0;
+  const bool negative = text[0] == '-';
+  if (negative) ++p;
+  int64_t seconds = 0;
+  size_t digits = 0;
+  while (p < text.size() && text[p] >= '0' && text[p] <= '9') {
+    if (++digits > 12) return false;  // beyond year 33658: not a time
+    seconds = seconds * 10 + (text[p] - '0');
+    ++p;
+  }
+  if (digits == 0) return false;
+  int64_t fraction = 0;
+  if (p < text.size() && text[p] == '.') {
+    ++p;
+    int64_t scale = 100000;
+    size_t fraction_digits = 0;
+    while (p < text.size() && text[p] >= '0' && text[p] <= '9') {
+      if (fraction_digits < 6) fraction += (text[p] - '0') * scale;  // beyond microseconds: cut
+      scale /= 10;
+      ++fraction_digits;
+      ++p;
+    }
+    if (fraction_digits == 0) return false;
+  }
+  if (p != text.size()) return false;
+  const int64_t value = seconds * 1000000 + fraction;
+  microseconds = negative ? -value : value;
   return true;
 }
 

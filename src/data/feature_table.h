@@ -48,6 +48,10 @@ struct LoadReport {
   uint64_t long_rows = 0;           // more fields than the header
   uint64_t missing_labels = 0;      // empty label cell: always skipped
   uint64_t bad_timestamps = 0;      // timestamp column present but not parseable
+  // Zeek logs: numeric cells that are unset ("-") or empty ("(empty)"): value 0, never a bad
+  // value; and JSON lines that are not a JSON object (always skipped).
+  uint64_t missing_cells = 0;
+  uint64_t malformed_records = 0;
   // Records dropped, by the reason that dropped them (a record counts once, first reason).
   uint64_t skipped_bad_value = 0;
   uint64_t skipped_short = 0;
@@ -108,5 +112,10 @@ std::string content_hash(const FeatureTable& table);
 // "2017-07-05 18:12:15.650811", "2017-07-05T18:12:15", "05/07/2017 18:12:15", "5/7/2017 8:55",
 // optional " AM"/" PM" → microseconds since 1970-01-01 (no time zone). False if unparseable.
 bool parse_timestamp(std::string_view text, int64_t& microseconds);
+
+// A Zeek time: epoch seconds with an optional fraction ("1677024003.714845", read exactly, cut
+// at the microsecond), or ISO 8601 with an optional trailing Z ("2023-02-22T00:00:03.714845Z",
+// UTC). False if neither, or for Zeek's unset "-".
+bool parse_zeek_time(std::string_view text, int64_t& microseconds);
 
 }  // namespace metaids::data

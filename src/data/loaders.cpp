@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "core/error.h"
 #include "data/csv_reader.h"
+#include "data/json_input.h"
 
 namespace metaids::data {
 
@@ -40,6 +42,306 @@ void advise_huge_pages(void* data, size_t bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Zeek logs. A tab-separated log starts with its header lines:
+//
+//   #separator \x09
+//   #set_separator	,
+//   #empty_field	(empty)
+//   #unset_field	-
+//   #path	conn
+//   #open	2024-08-16-09-45-01
+//   #fields	ts	uid	id.orig_h	...
+//   #types	time	string	addr	...
+//   1677024003.714845	C6SgKom3WB2KEL2ae	192.168.1.107	...
+//   #close	2024-08-16-09-45-02
+//
+// and concatenated logs repeat them (the #fields must then be the same). A JSON log has one
+// object per line. ZeekSource hands out data records as fields in names() order, like a
+// CsvReader, and types() says what each column is.
+
+// What a column of a given Zeek type becomes (the schema's lists override it).
+enum class ZeekRole { numeric, categorical, optional_categorical, dropped };
+
+ZeekRole zeek_role(std::string_view type) {
+  if (type == "count" || type == "int" || type == "double" || type == "interval") return ZeekRole::numeric;
+  if (type == "enum") return ZeekRole::categorical;
+  if (type == "string" || type == "bool") return ZeekRole::optional_categorical;
+  return ZeekRole::dropped;  // time (other than the timestamp), addr, subnet, port, set[...], vector[...], ...
+}
+
+// conn.log's fields and types (Zeek 3 to 6), in the order Zeek writes them: a JSON conn log
+// omits unset fields, so its first line need not name them all.
+const std::vector<std::pair<std::string, std::string>>& conn_log_fields() {
+  static const std::vector<std::pair<std::string, std::string>> fields{
+      {"ts", "time"},           {"uid", "string"},          {"id.orig_h", "addr"},      {"id.orig_p", "port"},
+      {"id.resp_h", "addr"},    {"id.resp_p", "port"},      {"proto", "enum"},          {"service", "string"},
+      {"duration", "interval"}, {"orig_bytes", "count"},    {"resp_bytes", "count"},    {"conn_state", "string"},
+      {"local_orig", "bool"},   {"local_resp", "bool"},     {"missed_bytes", "count"},  {"history", "string"},
+      {"orig_pkts", "count"},   {"orig_ip_bytes", "count"}, {"resp_pkts", "count"},     {"resp_ip_bytes", "count"},
+      {"tunnel_parents", "set[string]"}};
+  return fields;
+}
+
+// Further fields some Zeek versions and packages add to conn.log, typed when a JSON log has them.
+std::string_view known_zeek_type(std::string_view name) {
+  for (const auto& [field, type] : conn_log_fields())
+    if (field == name) return type;
+  static const std::pair<const char*, const char*> more[] = {
+      {"ip_proto", "count"},          {"orig_l2_addr", "string"}, {"resp_l2_addr", "string"}, {"vlan", "int"},
+      {"inner_vlan", "int"},          {"community_id", "string"}, {"orig_shunted_pkts", "count"},
+      {"orig_shunted_bytes", "count"}, {"resp_shunted_pkts", "count"}, {"resp_shunted_bytes", "count"}};
+  for (const auto& [field, type] : more)
+    if (name == field) return type;
+  return {};
+}
+
+// \xHH escapes (Zeek escapes the separator and unprintable bytes) decoded; `raw` itself when
+// there are none.
+std::string_view zeek_unescape(std::string_view raw, std::string& scratch) {
+  if (raw.find("\\x") == std::string_view::npos) return raw;
+  scratch.clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 3 < raw.size() && raw[i + 1] == 'x' && hex(raw[i + 2]) >= 0 && hex(raw[i + 3]) >= 0) {
+      scratch.push_back(static_cast<char>(hex(raw[i + 2]) * 16 + hex(raw[i + 3])));
+      i += 3;
+    } else {
+      scratch.push_back(raw[i]);
+    }
+  }
+  return scratch;
+}
+
+class ZeekSource {
+ public:
+  // Opens the input again with another delimiter (a log whose #separator is not a tab).
+  using Opener = std::function<std::unique_ptr<CsvReader>(char delimiter)>;
+
+  ZeekSource(Opener open, LoadReport& report) : open_(std::move(open)), report_(report) {
+    reader_ = open_('\n');  // whole lines first: is it a tab-separated log or JSON?
+    reader_->set_quoting(false);
+    reader_->set_limits({kMaxHeaderBytes, kMaxColumns, "the first line"});
+    std::vector<std::string_view> line;
+    if (!reader_->next_record(line)) return;  // empty file: no columns, no rows
+    reader_->set_limits(CsvLimits{});
+    const std::string_view first = line.empty() ? std::string_view{} : line[0];
+    if (!first.empty() && first.front() == '{') {
+      json_ = true;
+      start_json(first);
+      return;
+    }
+    require(first.substr(0, 10) == "#separator",
+            "{}:{}: not a Zeek log: the first line is neither '#separator ...' nor a JSON object", source_name(),
+            reader_->line_number());
+    const char separator = parse_separator(first);
+    reader_ = open_(separator);
+    reader_->set_quoting(false);
+    separator_ = separator;
+    std::vector<std::string_view> fields;
+    reader_->set_limits({kMaxHeaderBytes, kMaxColumns, "a header line"});
+    reader_->next_record(fields);  // the #separator line again
+    while (reader_->next_record(fields)) {
+      if (is_directive(fields)) {
+        directive(fields);
+        continue;
+      }
+      require(!names_.empty(), "{}:{}: a data line before the log's #fields header", source_name(),
+              reader_->line_number());
+      pending_.assign(fields.begin(), fields.end());  // the first data record, kept for next_record
+      has_pending_ = true;
+      break;
+    }
+    reader_->set_limits(CsvLimits{});
+    require(!names_.empty() || !has_pending_, "{}: a Zeek log without a #fields header line", source_name());
+    require(types_.size() == names_.size(), "{}: the #types header line has {} types for {} #fields", source_name(),
+            types_.size(), names_.size());
+  }
+
+  const std::string& source_name() const { return reader_->source_name(); }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<std::string>& types() const { return types_; }
+  bool is_missing(std::string_view cell) const { return cell == unset_ || cell == empty_; }
+  uint64_t line_number() const { return reader_->line_number(); }
+  uint64_t bytes_consumed() const { return reader_->bytes_consumed(); }
+  uint64_t blank_lines() const { return reader_->blank_lines(); }
+
+  bool next_record(std::vector<std::string_view>& fields) {
+    if (json_) return next_json(fields);
+    if (has_pending_) {
+      has_pending_ = false;
+      fields.assign(pending_.begin(), pending_.end());
+      return true;
+    }
+    while (reader_->next_record(fields)) {
+      if (!is_directive(fields)) return true;
+      directive(fields);
+    }
+    return false;
+  }
+
+ private:
+  static bool is_directive(const std::vector<std::string_view>& fields) {
+    return !fields.empty() && !fields[0].empty() && fields[0].front() == '#';
+  }
+
+  // "#separator \x09" (the one header line split by a space): the separator character.
+  char parse_separator(std::string_view line) const {
+    std::string_view value = line.substr(10);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\r')) value.remove_suffix(1);
+    std::string scratch;
+    const std::string_view decoded = zeek_unescape(value, scratch);
+    require(decoded.size() == 1 && decoded[0] != '\n' && decoded[0] != '"',
+            "{}:{}: the #separator must be one character (\\x09 for a tab), got {}", source_name(),
+            reader_->line_number(), short_text(value));
+    return decoded[0];
+  }
+
+  void directive(const std::vector<std::string_view>& fields) {
+    const std::string_view key = fields[0];
+    auto value = [&]() -> std::string {
+      require(fields.size() >= 2, "{}:{}: the header line {} has no value", source_name(), reader_->line_number(),
+              short_text(key));
+      return std::string(fields[1]);
+    };
+    auto rest = [&] {
+      std::vector<std::string> out;
+      for (size_t i = 1; i < fields.size(); ++i) out.emplace_back(fields[i]);
+      return out;
+    };
+    if (key.substr(0, 10) == "#separator") {
+      // A concatenated log starts again; its separator must be the one the lines are split by.
+      require(parse_separator(key) == separator_,
+              "{}:{}: a repeated header changes the #separator (not supported; split the log)", source_name(),
+              reader_->line_number());
+    } else if (key == "#unset_field") {
+      unset_ = value();
+    } else if (key == "#empty_field") {
+      empty_ = value();
+    } else if (key == "#fields" || key == "#types") {
+      std::vector<std::string>& target = key == "#fields" ? names_ : types_;
+      std::vector<std::string> given = rest();
+      if (target.empty()) {
+        target = std::move(given);
+      } else {
+        require(given == target, "{}:{}: a repeated header lists other {} than the first ({} instead of {})",
+                source_name(), reader_->line_number(), key, short_text(fmt::format("{}", fmt::join(given, " "))),
+                short_text(fmt::format("{}", fmt::join(target, " "))));
+      }
+    }
+    // #set_separator (sets are dropped), #path, #open, #close and comments: nothing to do.
+  }
+
+  // JSON: the columns are conn.log's (when it is one) and the keys of the first object.
+  void start_json(std::string_view first) {
+    // Lines that are not an object are records counted and skipped here; the first object is
+    // counted by the builder when next_record hands it out.
+    nlohmann::json object = nlohmann::json::parse(first, nullptr, false);
+    if (!object.is_object()) {
+      bad_json_line();
+      std::vector<std::string_view> line;
+      while (reader_->next_record(line)) {
+        object = nlohmann::json::parse(line.empty() ? std::string_view{} : line[0], nullptr, false);
+        if (object.is_object()) break;
+        bad_json_line();
+      }
+      if (!object.is_object()) return;
+    }
+    const auto path = object.find("_path");
+    const bool conn = object.contains("conn_state") || (path != object.end() && path->is_string() && *path == "conn");
+    if (conn)
+      for (const auto& [field, type] : conn_log_fields()) add_column(field, type);
+    for (const auto& [key, value] : object.items()) {
+      if (index_.count(key) != 0 || key == "_path" || key == "_write_ts") continue;
+      std::string_view type = known_zeek_type(key);
+      if (key == "id.orig_h" || key == "id.resp_h") type = "addr";
+      if (key == "id.orig_p" || key == "id.resp_p") type = "port";
+      if (type.empty()) {
+        type = value.is_number_float()           ? "double"
+               : value.is_number_unsigned()      ? "count"
+               : value.is_number_integer()       ? "int"
+               : value.is_string()               ? "string"
+               : value.is_boolean()              ? "bool"
+               : value.is_array()                ? "vector"
+                                                 : "unknown";
+      }
+      add_column(key, std::string(type));
+    }
+    pending_object_ = std::move(object);
+    has_pending_ = true;
+  }
+
+  void add_column(const std::string& name, const std::string& type) {
+    index_.emplace(name, names_.size());
+    names_.push_back(name);
+    types_.push_back(type);
+  }
+
+  void bad_json_line() {
+    ++report_.records;
+    ++report_.malformed_records;
+    if (report_.examples.size() < kMaxExamples)
+      report_.examples.push_back(fmt::format("{}:{}: not a JSON object", source_name(), reader_->line_number()));
+  }
+
+  // The next JSON object as fields: each key's value as text at its column; absent keys unset.
+  bool next_json(std::vector<std::string_view>& fields) {
+    nlohmann::json object;
+    if (has_pending_) {
+      has_pending_ = false;
+      object = std::move(pending_object_);
+    } else {
+      std::vector<std::string_view> line;
+      for (;;) {
+        if (!reader_->next_record(line)) return false;
+        object = nlohmann::json::parse(line.empty() ? std::string_view{} : line[0], nullptr, false);
+        if (object.is_object()) break;
+        bad_json_line();
+      }
+    }
+    cells_.assign(names_.size(), unset_);
+    for (const auto& [key, value] : object.items()) {
+      const auto it = index_.find(key);
+      if (it == index_.end()) continue;  // a key the first line did not have: not a column
+      std::string& cell = cells_[it->second];
+      if (value.is_string()) {
+        cell = value.get<std::string>();
+      } else if (value.is_number_unsigned()) {
+        cell = std::to_string(value.get<std::uint64_t>());
+      } else if (value.is_number_integer()) {
+        cell = std::to_string(value.get<std::int64_t>());
+      } else if (value.is_number_float()) {
+        cell = fmt::format("{}", value.get<double>());  // shortest text that reads back the same double
+      } else if (value.is_boolean()) {
+        cell = value.get<bool>() ? "T" : "F";
+      } else if (value.is_array() && value.empty()) {
+        cell = empty_;
+      }  // null, non-empty arrays, objects: unset
+    }
+    fields.assign(cells_.begin(), cells_.end());
+    return true;
+  }
+
+  Opener open_;
+  LoadReport& report_;
+  std::unique_ptr<CsvReader> reader_;
+  char separator_ = '\t';
+  bool json_ = false;
+  std::vector<std::string> names_, types_;
+  std::unordered_map<std::string, size_t> index_;  // JSON: key → column
+  std::string unset_ = "-", empty_ = "(empty)";
+  std::vector<std::string> pending_;                // the first data record (tab-separated)
+  nlohmann::json pending_object_;                   // the first object (JSON)
+  bool has_pending_ = false;
+  std::vector<std::string> cells_;
+};
+
 // Accumulates the rows of one or more files (same feature columns) into one table.
 class TableBuilder {
  public:
@@ -48,6 +350,7 @@ class TableBuilder {
         drop_(schema.drop_columns.begin(), schema.drop_columns.end()),
         categorical_names_(schema.categorical_columns.begin(), schema.categorical_columns.end()) {}
 
+  // CSV: the header (or the schema's column names), then the records.
   void add(CsvReader& reader) {
     LoadReport& rep = report_;
     rep.files.push_back(reader.source_name());
@@ -73,6 +376,33 @@ class TableBuilder {
     } else {
       names = schema_.column_names;
     }
+    add_records(reader, std::move(names), nullptr, first_row);
+  }
+
+  // A Zeek log: the columns and their types from its own header (or its first JSON object).
+  void add(ZeekSource& source) {
+    report_.files.push_back(source.source_name());
+    const uint64_t first_row = class_ids_.size();
+    if (source.names().empty()) {  // an empty log: nothing to add
+      sources_.push_back({source.source_name(), first_row, 0});
+      report_.bytes += source.bytes_consumed();
+      return;
+    }
+    std::vector<std::string> names;
+    for (const auto& field : source.names()) {
+      std::string name = field;
+      if (auto it = schema_.column_aliases.find(name); it != schema_.column_aliases.end()) name = it->second;
+      names.push_back(std::move(name));
+    }
+    add_records(source, std::move(names), &source, first_row);
+  }
+
+  // The records of one file whose column names are known. `zeek` (a Zeek log) supplies the
+  // column types and the missing-value markers; null for CSV.
+  template <typename Source>
+  void add_records(Source& reader, std::vector<std::string> names, const ZeekSource* zeek, uint64_t first_row) {
+    LoadReport& rep = report_;
+    std::vector<std::string_view> fields;
     const size_t column_count = names.size();
     // Every look-up below is a hash look-up: a header of n columns costs O(n), not O(n²).
     // The label column.
@@ -93,6 +423,18 @@ class TableBuilder {
     if (!schema_.timestamp_column.empty())
       timestamp_index = static_cast<size_t>(std::find(names.begin(), names.end(), schema_.timestamp_column) - names.begin());
     const bool file_has_timestamps = timestamp_index < column_count;
+    // What a column is: the schema's lists first, then (Zeek) the log's #types.
+    auto dropped = [&](size_t i) {
+      const std::string& name = names[i];
+      if (name.empty() || drop_.count(name) != 0) return true;
+      if (zeek == nullptr || categorical_names_.count(name) != 0) return false;
+      const ZeekRole role = zeek_role(zeek->types()[i]);
+      return role == ZeekRole::dropped || role == ZeekRole::optional_categorical;
+    };
+    auto categorical = [&](size_t i) {
+      return categorical_names_.count(names[i]) != 0 ||
+             (zeek != nullptr && zeek_role(zeek->types()[i]) == ZeekRole::categorical);
+    };
     // Roles and the mapping onto the table's columns.
     std::vector<std::pair<size_t, size_t>> feature_columns;      // (csv index, table column)
     std::vector<std::pair<size_t, size_t>> categorical_columns;  // (csv index, categorical slot)
@@ -102,9 +444,9 @@ class TableBuilder {
     for (size_t i = 0; i < column_count; ++i) {
       if (i == label_index || i == timestamp_index) continue;
       const std::string& name = names[i];
-      if (name.empty() || drop_.count(name) != 0) continue;
+      if (dropped(i)) continue;
       require(seen.insert(name).second, "{}: column '{}' appears twice", reader.source_name(), name);
-      (categorical_names_.count(name) != 0 ? file_categoricals : file_features).push_back(name);
+      (categorical(i) ? file_categoricals : file_features).push_back(name);
     }
     if (first_file_) {
       feature_names_.assign(file_features.begin(), file_features.end());
@@ -136,7 +478,7 @@ class TableBuilder {
     for (size_t i = 0; i < column_count; ++i) {
       if (i == label_index || i == timestamp_index) continue;
       const std::string& name = names[i];
-      if (name.empty() || drop_.count(name) != 0) continue;
+      if (dropped(i)) continue;
       if (const auto it = feature_index_.find(name); it != feature_index_.end())
         feature_columns.emplace_back(i, it->second);
       else if (const auto c = categorical_index_.find(name); c != categorical_index_.end())
@@ -146,6 +488,7 @@ class TableBuilder {
     const size_t feature_count = feature_names_.size();
     std::vector<int32_t> codes(categorical_.size());
     std::string last_label;
+    std::string label_scratch, value_scratch;  // Zeek values with \xHH escapes, decoded
     int32_t last_class = -1;
     const std::string_view strip = schema_.label_strip_suffix;
     auto example = [&](std::string_view what) {
@@ -176,6 +519,7 @@ class TableBuilder {
                                                  : std::string_view{};
       if (!strip.empty() && label.size() >= strip.size() && label.substr(label.size() - strip.size()) == strip)
         label.remove_suffix(strip.size());
+      if (zeek != nullptr) label = zeek->is_missing(label) ? std::string_view{} : zeek_unescape(label, label_scratch);
       if (label.empty()) {
         ++rep.missing_labels;
         ++rep.skipped_missing_label;
@@ -192,8 +536,12 @@ class TableBuilder {
           row[column] = value;
           continue;
         }
-        bad_value = true;
         row[column] = 0.0f;
+        if (zeek != nullptr && zeek->is_missing(fields[csv_index])) {  // unset or empty: missing, not bad
+          ++rep.missing_cells;
+          continue;
+        }
+        bad_value = true;
         switch (kind) {
           case CellKind::empty: ++rep.empty_cells; break;
           case CellKind::infinite: ++rep.infinite_cells; break;
@@ -211,7 +559,7 @@ class TableBuilder {
       int64_t timestamp = 0;
       if (has_timestamps_) {
         const std::string_view text = timestamp_index < n ? fields[timestamp_index] : std::string_view{};
-        if (!parse_timestamp(text, timestamp)) {
+        if (!(zeek != nullptr ? parse_zeek_time(text, timestamp) : parse_timestamp(text, timestamp))) {
           ++rep.bad_timestamps;
           example(fmt::format("timestamp '{}' not understood", text.substr(0, 40)));
           if (schema_.bad_timestamp == BadTimestampPolicy::skip_row) {
@@ -223,7 +571,8 @@ class TableBuilder {
         timestamps_.push_back(timestamp);
       }
       for (const auto& [csv_index, slot] : categorical_columns) {
-        const std::string_view value = csv_index < n ? trim(fields[csv_index]) : std::string_view{};
+        std::string_view value = csv_index < n ? trim(fields[csv_index]) : std::string_view{};
+        if (zeek != nullptr) value = zeek_unescape(value, value_scratch);
         auto& lookup = lookups_[slot];
         auto it = lookup.find(value);
         if (it == lookup.end()) {
@@ -248,6 +597,8 @@ class TableBuilder {
     rep.blank_lines += reader.blank_lines();
     sources_.push_back({reader.source_name(), first_row, class_ids_.size() - first_row});
   }
+
+  LoadReport& report() { return report_; }
 
   FeatureTable finish() {
     FeatureTable t;
@@ -339,13 +690,25 @@ class TableBuilder {
   LoadReport report_;
 };
 
-bool is_data_file(const std::filesystem::path& p) {
+bool is_data_file(const std::filesystem::path& p, DataFormat format) {
   const std::string name = p.filename().string();
-  for (const char* suffix : {".csv", ".csv.gz", ".txt", ".txt.gz"}) {
+  static const std::initializer_list<const char*> csv{".csv", ".csv.gz", ".txt", ".txt.gz"};
+  static const std::initializer_list<const char*> zeek{".log", ".log.gz", ".labeled", ".json", ".json.gz"};
+  for (const char* suffix : format == DataFormat::zeek ? zeek : csv) {
     const std::string_view s(suffix);
     if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) return true;
   }
   return false;
+}
+
+void add_file(TableBuilder& builder, const std::filesystem::path& path, const DatasetSchema& schema) {
+  if (schema.format == DataFormat::zeek) {
+    ZeekSource source([&](char delimiter) { return std::make_unique<CsvReader>(path, delimiter); }, builder.report());
+    builder.add(source);
+    return;
+  }
+  CsvReader reader(path, schema.delimiter);
+  builder.add(reader);
 }
 
 }  // namespace
@@ -358,24 +721,28 @@ FeatureTable load_dataset(const std::filesystem::path& file_or_directory, const 
   if (fs::is_directory(file_or_directory, ec)) {
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(file_or_directory))
-      if (entry.is_regular_file() && is_data_file(entry.path())) files.push_back(entry.path());
+      if (entry.is_regular_file() && is_data_file(entry.path(), schema.format)) files.push_back(entry.path());
     std::sort(files.begin(), files.end());
-    require(!files.empty(), "{}: no .csv, .csv.gz, .txt or .txt.gz files in this directory", file_or_directory.string());
-    for (const auto& f : files) {
-      CsvReader reader(f, schema.delimiter);
-      builder.add(reader);
-    }
+    require(!files.empty(), "{}: no {} files in this directory", file_or_directory.string(),
+            schema.format == DataFormat::zeek ? ".log, .log.gz, .labeled, .json or .json.gz"
+                                              : ".csv, .csv.gz, .txt or .txt.gz");
+    for (const auto& f : files) add_file(builder, f, schema);
   } else {
-    CsvReader reader(file_or_directory, schema.delimiter);
-    builder.add(reader);
+    add_file(builder, file_or_directory, schema);
   }
   return builder.finish();
 }
 
 FeatureTable load_csv_text(std::string_view text, const DatasetSchema& schema, std::string_view source_name) {
   TableBuilder builder(schema);
-  CsvReader reader(text, source_name, schema.delimiter);
-  builder.add(reader);
+  if (schema.format == DataFormat::zeek) {
+    ZeekSource source([&](char delimiter) { return std::make_unique<CsvReader>(text, source_name, delimiter); },
+                      builder.report());
+    builder.add(source);
+  } else {
+    CsvReader reader(text, source_name, schema.delimiter);
+    builder.add(reader);
+  }
   return builder.finish();
 }
 

@@ -63,6 +63,11 @@ nlohmann::json DatasetSchema::to_json() const {
   if (!column_names.empty()) j["column_names"] = column_names;
   if (!label_strip_suffix.empty()) j["label_strip_suffix"] = label_strip_suffix;
   if (!column_aliases.empty()) j["column_aliases"] = column_aliases;
+  if (format == DataFormat::zeek) {  // CSV, the default, is left out: older model headers stay as they were
+    j["format"] = "zeek";
+    j.erase("has_header");
+    j.erase("delimiter");
+  }
   return j;
 }
 
@@ -78,7 +83,15 @@ DatasetSchema parse_schema(const nlohmann::json& json) {
   DatasetSchema s;
   if (json.contains("format")) {
     const std::string format = get_string(json, "format");
-    require(format == "csv", "schema: 'format' must be \"csv\" (got {})", short_text(format));
+    require(format == "csv" || format == "zeek", "schema: 'format' must be \"csv\" or \"zeek\" (got {})",
+            short_text(format));
+    if (format == "zeek") {
+      s.format = DataFormat::zeek;
+      for (const char* key : {"has_header", "column_names", "delimiter"})
+        require(!json.contains(key), "schema: '{}' does not apply to Zeek logs (they name their columns and separator "
+                                     "in their own header lines)", key);
+      s.timestamp_column = "ts";
+    }
   }
   require(json.contains("label_column"), "schema: 'label_column' is required");
   require(json.contains("benign_label"), "schema: 'benign_label' is required");
@@ -300,14 +313,35 @@ DatasetSchema kddcup99_schema() {
   return s;
 }
 
+DatasetSchema zeek_schema() {
+  DatasetSchema s;
+  s.name = "zeek";
+  s.format = DataFormat::zeek;
+  s.label_column = "label";
+  s.benign_label = "Benign";
+  s.timestamp_column = "ts";
+  // Free-text labels of labelled logs are never features (the label column itself is not one).
+  s.drop_columns = {"detailedlabel", "Label", "label", "tunnel_parents"};
+  s.categorical_columns = {"proto", "service", "conn_state"};
+  return s;
+}
+
+bool is_schema_preset(const std::string& name) {
+  for (const char* preset : {"cicflowmeter", "cicids2017", "cicids2018", "nslkdd", "nsl-kdd", "kddcup99", "kdd99", "zeek"})
+    if (name == preset) return true;
+  return false;
+}
+
 DatasetSchema schema_by_name_or_file(const std::string& name_or_path) {
   if (name_or_path == "cicflowmeter" || name_or_path == "cicids2017" || name_or_path == "cicids2018")
     return cicflowmeter_schema();
   if (name_or_path == "nslkdd" || name_or_path == "nsl-kdd") return nslkdd_schema();
   if (name_or_path == "kddcup99" || name_or_path == "kdd99") return kddcup99_schema();
+  if (name_or_path == "zeek") return zeek_schema();
   std::error_code ec;
   require(std::filesystem::is_regular_file(name_or_path, ec),
-          "unknown schema '{}': use cicflowmeter, nslkdd, kddcup99 or the path of a JSON schema file", name_or_path);
+          "unknown schema '{}': use cicflowmeter, nslkdd, kddcup99, zeek or the path of a JSON schema file",
+          name_or_path);
   return load_schema_file(name_or_path);
 }
 

@@ -10,6 +10,7 @@
 //     "timestamp_column": "Timestamp",         // optional; parsed into table.timestamps
 //     "has_header": true,                      // optional (default true)
 //     "column_names": ["a", "b", ...],         // required when has_header is false
+//     "format": "csv",                         // optional: "csv" or "zeek" (Zeek logs; see zeek_schema())
 //     "delimiter": ",",                        // optional, one character
 //     "label_strip_suffix": ".",               // optional, removed from the end of labels
 //     "column_aliases": "cicflowmeter",        // optional: "none", "cicflowmeter", or {"old": "new"}
@@ -34,6 +35,11 @@ namespace metaids::data {
 // Class name given to every row of a file without a label column (label_required = false).
 inline constexpr const char* kUnlabeled = "(unlabeled)";
 
+// How the files are laid out: CSV (the default), or Zeek logs, tab-separated with their own
+// header lines (#separator, #fields, #types, ...) or JSON (one object per line), told apart
+// per file by the first line.
+enum class DataFormat { csv, zeek };
+
 enum class BadValuePolicy { zero, skip_row };
 enum class ShortRowPolicy { skip_row, zero };
 enum class LongRowPolicy { skip_row, ignore_extra };
@@ -41,6 +47,7 @@ enum class BadTimestampPolicy { skip_row, zero };
 
 struct DatasetSchema {
   std::string name = "csv";                    // shown in messages and `metaids info`
+  DataFormat format = DataFormat::csv;         // "format": "csv" or "zeek" (see zeek_schema())
   std::string label_column;                    // canonical name, or "#N"
   std::string benign_label;
   std::vector<std::string> drop_columns;       // canonical names; missing ones are fine
@@ -77,12 +84,26 @@ DatasetSchema cicflowmeter_schema();
 DatasetSchema nslkdd_schema();
 // KDD Cup 99: like NSL-KDD without the difficulty column; labels end with '.' (removed).
 DatasetSchema kddcup99_schema();
+// Zeek logs (conn.log above all; tab-separated with header lines, or JSON lines), roles from
+// the log's own #types: `time` → the timestamp when it is the `ts` column (epoch seconds with
+// fractions, or ISO 8601 in JSON), otherwise dropped; count, int, double, interval → numeric;
+// enum → categorical (conn.log: proto); string and bool → categorical when listed in
+// categorical_columns (the preset lists service and conn_state; history is left out: hundreds
+// of distinct flag strings), else dropped; addr, subnet, port, set, vector and anything else →
+// dropped. `-` (#unset_field) and `(empty)` (#empty_field) are missing values: a numeric cell
+// becomes 0 and is counted in missing_cells (never a bad value), a label or timestamp missing
+// is a missing label or a bad timestamp. Label column "label", benign label "Benign" (the
+// Stratosphere labelled conn logs); a schema file with "format": "zeek" names others. JSON
+// logs carry no #types: conn.log's fields are typed as Zeek declares them, other keys by their
+// JSON value in the first line (number → double, string → string, ...).
+DatasetSchema zeek_schema();
 // The 41 KDD feature names, in file order.
 const std::vector<std::string>& kdd_feature_names();
 // CICFlowMeter alias table (trimmed alias → canonical name).
 const std::map<std::string, std::string>& cicflowmeter_aliases();
 
-// "cicflowmeter", "nslkdd", "kddcup99" → the preset; anything else is a path to a schema file.
+// "cicflowmeter", "nslkdd", "kddcup99", "zeek" → the preset; anything else is a path to a schema file.
+bool is_schema_preset(const std::string& name);
 DatasetSchema schema_by_name_or_file(const std::string& name_or_path);
 
 }  // namespace metaids::data

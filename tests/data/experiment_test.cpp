@@ -192,12 +192,106 @@ TEST(Split, FamiliesAndBenignTimeSplit) {
   // Class ids agree between the two tables.
   EXPECT_EQ(d.meta_train.class_names, d.meta_test.class_names);
   EXPECT_EQ(d.benign_class, d.meta_test.class_id("benign"));
-  // The transform is fitted on meta-train rows only.
-  EXPECT_EQ(d.transform, FeatureTransform::fit(d.meta_train));
   EXPECT_EQ(d.meta_train_x.rows(), static_cast<Eigen::Index>(d.meta_train.rows()));
   EXPECT_EQ(d.meta_test_x.cols(), static_cast<Eigen::Index>(d.transform.output_dim()));
   EXPECT_EQ(d.validation_family, "b");
   EXPECT_EQ(d.training_data_hash, content_hash(d.meta_train));
+}
+
+// The synthetic flows with every meta-test row (late benign rows, families c and d) given
+// other feature values: x and y multiplied by `scale`.
+void write_with_scaled_test_rows(const test::TempDir& dir, int scale, int train_row_offset) {
+  dir.write("flows.schema.json",
+            R"({"label_column": "label", "benign_label": "benign", "timestamp_column": "ts", "drop_columns": ["ts"]})");
+  std::string csv = "ts,x,y,label\n";
+  for (int i = 0; i < 100; ++i) {
+    const int second = (i * 37) % 100;
+    const bool test_row = second >= 60;  // the latest 40 benign rows go to meta-test
+    const int factor = test_row ? scale : 1;
+    const int offset = test_row ? 0 : train_row_offset;
+    csv += fmt::format("2020-01-01 00:{:02}:{:02},{},{},benign\n", second / 60, second % 60, (i + offset) * factor,
+                       second * factor);
+  }
+  const char* families[] = {"a", "b", "c", "d", "e"};
+  for (int i = 0; i < 50; ++i) {
+    const std::string family = families[i % 5];
+    const int factor = family == "c" || family == "d" ? scale : 1;
+    csv += fmt::format("2020-01-01 01:00:00,{},{},{}\n", (1000 + i) * factor, i * factor, family);
+  }
+  dir.write("flows.csv", csv);
+}
+
+TEST(Split, TransformIsFittedOnMetaTrainRowsOnly) {
+  // Meta-test rows a thousand times larger change nothing in the transform; one changed
+  // meta-train row does (so the comparison can fail).
+  auto prepared = [](int scale, int train_row_offset) {
+    test::TempDir dir;
+    write_with_scaled_test_rows(dir, scale, train_row_offset);
+    auto config = parse_experiment_config(families_config());
+    config.config_dir = dir.path();
+    return prepare_experiment(config, dir.path());
+  };
+  const ExperimentData base = prepared(1, 0);
+  const ExperimentData scaled = prepared(1000, 0);
+  const ExperimentData shifted = prepared(1, 7);
+  EXPECT_NE(base.meta_test.features, scaled.meta_test.features);
+  EXPECT_EQ(base.meta_train.features, scaled.meta_train.features);
+  EXPECT_EQ(base.transform, scaled.transform);
+  EXPECT_NE(base.transform, shifted.transform);
+  // The fitted mean of x is the mean of sign(x)·log1p(|x|) over the meta-train rows, by hand.
+  double sum = 0;
+  for (Eigen::Index r = 0; r < base.meta_train.features.rows(); ++r)
+    sum += std::log1p(static_cast<double>(base.meta_train.features(r, 0)));
+  ASSERT_EQ(base.transform.numeric_names().front(), "x");
+  EXPECT_NEAR(base.transform.mean()[0], sum / static_cast<double>(base.meta_train.rows()), 1e-4);
+}
+
+TEST(Split, BenignByRowOrderWithoutTimestamps) {
+  test::TempDir dir;
+  dir.write("flows.schema.json", R"({"label_column": "label", "benign_label": "benign"})");
+  std::string csv = "x,y,label\n";
+  for (int i = 0; i < 50; ++i) csv += fmt::format("{},{},benign\n", i, 1);
+  for (int i = 0; i < 40; ++i) csv += fmt::format("{},{},{}\n", 100 + i, 2, "abcd"[i % 4]);
+  for (int i = 50; i < 100; ++i) csv += fmt::format("{},{},benign\n", i, 1);
+  dir.write("flows.csv", csv);
+  auto json = families_config();
+  auto config = parse_experiment_config(json);
+  config.config_dir = dir.path();
+  // The default (time) refuses data without timestamps and says what to do.
+  const std::string m = error_of([&] { prepare_experiment(config, dir.path()); });
+  EXPECT_NE(m.find("needs timestamps"), std::string::npos) << m;
+  EXPECT_NE(m.find("\"benign_order\": \"row\""), std::string::npos) << m;
+  json["split"]["benign_order"] = "row";
+  config = parse_experiment_config(json);
+  EXPECT_EQ(config.benign_order, "row");
+  EXPECT_EQ(parse_experiment_config(config.to_json()).benign_order, "row");  // recorded in models
+  config.config_dir = dir.path();
+  const ExperimentData d = prepare_experiment(config, dir.path());
+  // The first 60% of the benign rows in file order (x = 0..59) to meta-train, the rest to meta-test.
+  std::vector<float> train_x, test_x;
+  for (const size_t r : d.meta_train.rows_of_class("benign")) train_x.push_back(d.meta_train.features(static_cast<Eigen::Index>(r), 0));
+  for (const size_t r : d.meta_test.rows_of_class("benign")) test_x.push_back(d.meta_test.features(static_cast<Eigen::Index>(r), 0));
+  ASSERT_EQ(train_x.size(), 60u);
+  ASSERT_EQ(test_x.size(), 40u);
+  for (size_t i = 0; i < train_x.size(); ++i) EXPECT_EQ(train_x[i], static_cast<float>(i));
+  for (size_t i = 0; i < test_x.size(); ++i) EXPECT_EQ(test_x[i], static_cast<float>(60 + i));
+  // With timestamps, "row" ignores them: the synthetic flows' benign rows are not in time order.
+  test::TempDir timed;
+  write_synthetic(timed);
+  config.config_dir = timed.path();
+  const ExperimentData by_row = prepare_experiment(config, timed.path());
+  std::vector<float> first;
+  for (const size_t r : by_row.meta_train.rows_of_class("benign")) first.push_back(by_row.meta_train.features(static_cast<Eigen::Index>(r), 0));
+  ASSERT_EQ(first.size(), 60u);
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], static_cast<float>(i));  // x = row index 0..59
+  // Bad values and the wrong split kind are refused; "time" stays the default (not written).
+  json["split"]["benign_order"] = "random";
+  EXPECT_NE(error_of([&] { parse_experiment_config(json); }).find("must be \"time\" or \"row\""), std::string::npos);
+  EXPECT_FALSE(parse_experiment_config(families_config()).to_json()["split"].contains("benign_order"));
+  auto files = nlohmann::json::parse(R"({"name": "n", "dataset": {"schema": "nslkdd", "train": "a", "test": "b"},
+                                          "split": {"kind": "train_test_files", "benign_order": "row"}})");
+  EXPECT_NE(error_of([&] { parse_experiment_config(files); }).find("applies to split kind \"families\" only"),
+            std::string::npos);
 }
 
 TEST(Split, MissingFamilyIsAnError) {

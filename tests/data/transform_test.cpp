@@ -67,12 +67,27 @@ TEST(Transform, FitUsesOnlyTheGivenRows) {
 TEST(Transform, ClipsAndMapsNonFiniteToZeroBeforeScaling) {
   FeatureTable t = synthetic_table(200, 2);
   const auto f = FeatureTransform::fit(t);
-  FeatureTable extreme = t.select_rows(std::vector<size_t>{0, 1});
+  FeatureTable extreme = t.select_rows(std::vector<size_t>{0, 1, 0, 0});
   extreme.features(0, 0) = 1e38f;
   extreme.features(1, 0) = std::numeric_limits<float>::infinity();
+  extreme.features(2, 1) = 1e38f;
+  extreme.features(3, 1) = -1e38f;
+  // Unclipped, these z-scores lie far outside [-10, 10] (else the test would not test clipping).
+  auto z = [&](size_t column, float raw) { return (FeatureTransform::signed_log1p(raw) - f.mean()[column]) / f.stddev()[column]; };
+  ASSERT_GT(z(0, 1e38f), 10.0f);
+  ASSERT_GT(z(1, 1e38f), 10.0f);
+  ASSERT_LT(z(1, -1e38f), -10.0f);
   const FeatureMatrix x = f.apply(extreme);
-  EXPECT_LE(x(0, 0), 10.0f);
-  EXPECT_EQ(x(1, 0), std::clamp((0.0f - f.mean()[0]) / f.stddev()[0], -10.0f, 10.0f));
+  EXPECT_EQ(x(0, 0), 10.0f);   // clipped at the top
+  EXPECT_EQ(x(2, 1), 10.0f);
+  EXPECT_EQ(x(3, 1), -10.0f);  // and at the bottom
+  // Infinity becomes 0 before scaling: the z-score of 0, not a clipped value.
+  const float zero_score = (0.0f - f.mean()[0]) / f.stddev()[0];
+  ASSERT_GT(std::fabs(zero_score), 0.0f);
+  ASSERT_LT(std::fabs(zero_score), 10.0f);
+  EXPECT_EQ(x(1, 0), zero_score);
+  // A value inside the range is not touched by the clip.
+  EXPECT_FLOAT_EQ(x(0, 1), z(1, extreme.features(0, 1)));
   EXPECT_TRUE(x.allFinite());
 }
 
