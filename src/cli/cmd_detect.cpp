@@ -13,8 +13,10 @@
 #include "detect/builtin_model.h"
 #include "detect/collect.h"
 #include "detect/detector.h"
+#include "detect/model_follower.h"
 #include "flow/capture.h"
 #include "model/calibration.h"
+#include "serve/http_server.h"
 
 namespace metaids::cli {
 namespace {
@@ -33,6 +35,10 @@ struct DetectOptions {
   std::string calibrated_model;
   std::string pidfile;
   bool quiet = false;
+  std::string model_url;
+  double refresh_s = 10;
+  bool refresh_given = false;
+  std::string model_token_file;
   FlowTableOptions table;
   LiveCaptureOptions live;
 };
@@ -120,9 +126,33 @@ void run(const DetectOptions& o) {
   require_usage(o.calibrate_first_s == 0 || packets, "--calibrate-first needs packets (--pcap or --interface)");
   require_usage(o.calibrated_model.empty() || o.calibrate_first_s > 0, "--calibrated-model needs --calibrate-first");
   require_usage(!(o.fpr > 0 && !std::isnan(o.threshold)), "give --fpr or --threshold, not both");
+  require_usage(o.model_url.empty() || o.calibrate_first_s == 0, "--model-url and --calibrate-first exclude each other");
+  require_usage(!o.refresh_given || !o.model_url.empty(), "--refresh needs --model-url");
+  require_usage(o.model_token_file.empty() || !o.model_url.empty(), "--model-token-file needs --model-url");
   const flow::FlowTableConfig table = o.table.config();
-  model::Model model = detect::load_model_or_builtin(o.model);
-  const std::string model_name = o.model.empty() ? std::string(detect::kBuiltinModelName) : o.model;
+  // A sensor that follows a service (--model-url): the service's model when it answers, else
+  // --model or the built-in one until it does.
+  std::unique_ptr<detect::ModelFollower> follower;
+  std::shared_ptr<const model::Model> followed;
+  if (!o.model_url.empty()) {
+    detect::FollowerOptions follow;
+    follow.url = o.model_url;
+    follow.refresh_s = o.refresh_s;
+    if (!o.model_token_file.empty()) follow.token = serve::read_token_file(o.model_token_file);
+    if (o.fpr >= 0) {
+      const double fpr = o.fpr, unknown = o.unknown_rate >= 0 ? o.unknown_rate : o.fpr;
+      follow.prepare = [fpr, unknown](model::Model& m) { model::calibrate_from_reference(m, fpr, unknown); };
+    }
+    const bool quiet = o.quiet;
+    follower = std::make_unique<detect::ModelFollower>(std::move(follow), [quiet](const std::string& line) {
+      if (!quiet) fmt::print(stderr, "{}\n", escape_for_terminal(line));
+    });
+    followed = follower->fetch_now();
+  }
+  model::Model model = followed ? *followed : detect::load_model_or_builtin(o.model);
+  const std::string model_name = followed ? fmt::format("{} (version {})", o.model_url, follower->version())
+                                 : o.model.empty() ? std::string(detect::kBuiltinModelName)
+                                                   : o.model;
   if (o.fpr >= 0 && o.calibrate_first_s == 0) {
     model::calibrate_from_reference(model, o.fpr, o.unknown_rate >= 0 ? o.unknown_rate : o.fpr);
   } else if (o.unknown_rate >= 0 && o.calibrate_first_s == 0) {
@@ -160,6 +190,24 @@ void run(const DetectOptions& o) {
   auto reopen_if_asked = [&out] {
     if (flow::take_reopen_request()) out.reopen();
   };
+  if (follower) {
+    // The columns are the detector's from now on; a followed model for others is refused.
+    follower->start(followed ? follower->version() : model.version());
+  }
+  // Between batches: the newest model the follower verified, if any.
+  auto follow_service = [&](detect::Detector& detector) {
+    if (!follower) return;
+    const auto next = follower->take();
+    if (!next) return;
+    try {
+      detector.replace_model(next);
+      if (!o.quiet)
+        fmt::print(stderr, "detect: now detecting with model version {} from {} ({} classes)\n", follower->version(),
+                   o.model_url, next->classes.size());
+    } catch (const Error& e) {
+      if (!o.quiet) fmt::print(stderr, "detect: {}; keeping the model in use\n", escape_for_terminal(e.what()));
+    }
+  };
 
   if (!packets) {
     detect::Detector detector(model, detector_options, out);
@@ -174,6 +222,7 @@ void run(const DetectOptions& o) {
         warned = true;
       }
       while (reader.next(record, row)) {
+        follow_service(detector);
         detector.add(record, row);
         if (flow::stop_requested()) break;
         if ((reader.report().rows & 4095) == 0) reopen_if_asked();
@@ -207,6 +256,7 @@ void run(const DetectOptions& o) {
     reopen_if_asked();
     if (phased) phased->tick();
     if (direct) direct->flush();
+    if (direct) follow_service(*direct);
   };
   if (capture) {
     capture->run(meter, summary, tick);
@@ -252,6 +302,14 @@ void register_detect(CLI::App& parent) {
   cmd->add_option("--calibrated-model", o->calibrated_model, "Save the model --calibrate-first made here");
   cmd->add_option("--pidfile", o->pidfile, "Write the process id here (removed at exit)");
   cmd->add_flag("--quiet,-q", o->quiet, "No summary lines on stderr");
+  cmd->add_option("--model-url", o->model_url,
+                  "Follow a detection service (metaids serve): its model at start, then each new version, "
+                  "verified and swapped between batches");
+  cmd->add_option("--refresh", o->refresh_s, "Seconds between two checks for a new model (--model-url)")
+      ->capture_default_str()
+      ->each([o](const std::string&) { o->refresh_given = true; });
+  cmd->add_option("--model-token-file", o->model_token_file,
+                  "Bearer token for the service, read from this file (--model-url; not needed by default)");
   o->table.add_to(*cmd);
   o->live.add_to(*cmd);
   cmd->callback([o] { run(*o); });

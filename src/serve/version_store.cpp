@@ -1,0 +1,361 @@
+#include "serve/version_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fmt/format.h>
+#include <regex>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "model/digest.h"
+#include "model/model.h"
+#include "serve/requests.h"
+
+namespace metaids::serve {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxLogEvents = 1000;
+
+void fsync_path(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // pruned or replaced since: nothing to sync
+  const int rc = ::fsync(fd);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0 && saved != EINVAL && saved != EROFS) fail("cannot fsync {}: {}", path.string(), std::strerror(saved));
+}
+
+std::string now_iso() { return model::iso8601_utc(model::now_seconds()); }
+
+}  // namespace
+
+nlohmann::json VersionEntry::to_json() const {
+  nlohmann::json j = {{"seq", seq},         {"version", version}, {"sha256", sha256}, {"file", file},
+                      {"size", size},       {"created", created}, {"event", event}};
+  if (!label.empty()) j["label"] = label;
+  if (!parent.empty()) j["parent"] = parent;
+  if (pruned) j["pruned"] = true;
+  return j;
+}
+
+VersionEntry VersionEntry::from_json(const nlohmann::json& j) {
+  VersionEntry e;
+  e.seq = j.at("seq").get<std::int64_t>();
+  e.version = j.at("version").get<std::string>();
+  e.sha256 = j.at("sha256").get<std::string>();
+  e.file = j.at("file").get<std::string>();
+  e.size = j.at("size").get<std::uint64_t>();
+  e.created = j.at("created").get<std::string>();
+  e.event = j.at("event").get<std::string>();
+  e.label = j.value("label", std::string());
+  e.parent = j.value("parent", std::string());
+  e.pruned = j.value("pruned", false);
+  require(e.sha256.size() == 64 && e.sha256.substr(0, 12) == e.version, "version {} does not match its SHA-256",
+          e.version);
+  // A file name from the index is never a path out of the state directory.
+  require(e.file == fmt::format("versions/{:06d}-{}.mids", e.seq, e.version), "unexpected file name {}", e.file);
+  return e;
+}
+
+VersionStore::VersionStore(Options options, Log log) : options_(std::move(options)), log_(std::move(log)) {
+  require(options_.keep >= 1, "--keep-versions must be at least 1");
+  std::error_code ec;
+  fs::create_directories(options_.dir / "versions", ec);
+  require(!ec, "cannot create the state directory {}: {}", (options_.dir / "versions").string(), ec.message());
+  read_index();
+  if (options_.sync == Sync::background) syncer_ = std::thread([this] { syncer(); });
+}
+
+VersionStore::~VersionStore() {
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard lock(sync_mutex_);
+      stopping_ = true;
+    }
+    sync_wake_.notify_all();
+    syncer_.join();
+  }
+}
+
+void VersionStore::read_index() {
+  const fs::path index = options_.dir / "index.json";
+  if (!fs::exists(index)) {
+    rebuild_from_files();
+    return;
+  }
+  try {
+    const nlohmann::json j = read_json_file(index);
+    require(j.is_object() && j.value("format", 0) == 1, "not a version index of format 1");
+    std::vector<VersionEntry> entries;
+    for (const auto& e : j.at("versions")) entries.push_back(VersionEntry::from_json(e));
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    entries_ = std::move(entries);
+    current_ = j.value("current", std::string());
+    if (j.contains("log") && j["log"].is_array()) events_ = j["log"];
+  } catch (const std::exception& e) {
+    log_(fmt::format("serve: {} cannot be read ({}); rebuilding the version list from the files", index.string(),
+                     e.what()));
+    entries_.clear();
+    current_.clear();
+    rebuild_from_files();
+  }
+}
+
+void VersionStore::rebuild_from_files() {
+  static const std::regex name(R"(([0-9]{6,})-([0-9a-f]{12})\.mids)");
+  std::vector<VersionEntry> found;
+  for (const auto& item : fs::directory_iterator(options_.dir / "versions")) {
+    std::smatch m;
+    const std::string file = item.path().filename().string();
+    if (!item.is_regular_file() || !std::regex_match(file, m, name)) continue;
+    VersionEntry e;
+    e.seq = std::stoll(m[1].str());
+    e.version = m[2].str();
+    e.file = "versions/" + file;
+    e.size = item.file_size();
+    e.sha256 = model::sha256_file(item.path());
+    e.created = now_iso();
+    e.event = "recovered";
+    if (e.sha256.substr(0, 12) != e.version) {
+      log_(fmt::format("serve: {} is damaged (its SHA-256 is not its name); left out", item.path().string()));
+      continue;
+    }
+    found.push_back(e);
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  entries_ = std::move(found);
+  if (!entries_.empty()) {
+    current_ = entries_.back().version;
+    log_(fmt::format("serve: found {} version file(s) without an index; the newest, {}, is current",
+                     entries_.size(), current_));
+    write_index_locked();
+  }
+}
+
+const VersionEntry* VersionStore::find_locked(const std::string& version) const {
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (it->version == version || it->sha256 == version) return &*it;
+  return nullptr;
+}
+
+std::optional<VersionStore::Loaded> VersionStore::resume(const std::function<void(const Loaded&)>& accept) {
+  std::unique_lock lock(mutex_);
+  if (entries_.empty()) return std::nullopt;
+  // The current version first, then the newest before it, then any other (newest first).
+  std::vector<const VersionEntry*> order;
+  const VersionEntry* current = find_locked(current_);
+  if (current != nullptr) order.push_back(current);
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (&*it != current && !it->pruned && (current == nullptr || it->seq < current->seq)) order.push_back(&*it);
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (&*it != current && !it->pruned && current != nullptr && it->seq > current->seq) order.push_back(&*it);
+  for (const VersionEntry* e : order) {
+    Loaded loaded;
+    loaded.entry = *e;
+    try {
+      if (e->pruned) fail("its file was removed (--keep-versions)");
+      loaded.bytes = read_whole_file(options_.dir / e->file);
+      const std::string sha = model::sha256_hex(loaded.bytes);
+      if (sha != e->sha256) fail("its SHA-256 is {}, the index says {} (the file is damaged)", sha, e->sha256);
+      accept(loaded);
+    } catch (const std::exception& error) {
+      log_(fmt::format("serve: version {} ({}) cannot be used: {}", e->version, e->file, error.what()));
+      continue;
+    }
+    if (e->version != current_) {
+      log_(fmt::format("serve: resuming version {} instead of {}", e->version, current_.empty() ? "(none)" : current_));
+      const std::string previous = current_;
+      current_ = e->version;
+      log_event_locked("resume", current_, "the current version " + previous + " could not be used");
+      write_index_locked();
+    }
+    return loaded;
+  }
+  return std::nullopt;
+}
+
+void VersionStore::write_file(const fs::path& path, std::string_view bytes) {
+  if (options_.sync == Sync::always) {
+    write_file_atomically(path, bytes);
+    return;
+  }
+  // A unique temporary beside the target, renamed over it; fsynced later by the syncer.
+  std::string temp = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  require(fd >= 0, "cannot create a temporary file in {}: {}", path.parent_path().string(), std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      fail("cannot write {}: {}", path.string(), std::strerror(saved));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fchmod(fd, 0640);
+  if (::close(fd) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    fail("cannot write {}: {}", path.string(), std::strerror(saved));
+  }
+  {
+    std::lock_guard lock(sync_mutex_);
+    unsynced_.insert(path);
+    unsynced_.insert(path.parent_path());
+  }
+  sync_wake_.notify_all();
+}
+
+void VersionStore::syncer() {
+  std::unique_lock lock(sync_mutex_);
+  while (true) {
+    sync_wake_.wait(lock, [this] { return stopping_ || !unsynced_.empty(); });
+    if (!stopping_) sync_wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; });
+    std::set<fs::path> paths;
+    paths.swap(unsynced_);
+    const bool stop = stopping_;
+    lock.unlock();
+    // Files before their directories (a directory's path sorts before its files: sync in reverse).
+    for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
+      try {
+        fsync_path(*it);
+      } catch (const std::exception& e) {
+        log_(fmt::format("serve: {}", e.what()));
+      }
+    }
+    lock.lock();
+    if (stop && unsynced_.empty()) return;
+  }
+}
+
+void VersionStore::sync_now() {
+  std::set<fs::path> paths;
+  {
+    std::lock_guard lock(sync_mutex_);
+    paths.swap(unsynced_);
+  }
+  for (auto it = paths.rbegin(); it != paths.rend(); ++it) fsync_path(*it);
+}
+
+void VersionStore::write_index_locked() {
+  nlohmann::json versions = nlohmann::json::array();
+  for (const auto& e : entries_) versions.push_back(e.to_json());
+  const nlohmann::json index = {{"format", 1}, {"current", current_}, {"versions", versions}, {"log", events_}};
+  write_file(options_.dir / "index.json", index.dump(1) + "\n");
+}
+
+void VersionStore::log_event_locked(const std::string& action, const std::string& version, const std::string& detail) {
+  nlohmann::json event = {{"time", now_iso()}, {"action", action}, {"version", version}};
+  if (!detail.empty()) event["detail"] = detail;
+  events_.push_back(std::move(event));
+  if (events_.size() > kMaxLogEvents) events_.erase(events_.begin(), events_.begin() + static_cast<long>(events_.size() - kMaxLogEvents));
+}
+
+void VersionStore::prune_locked() {
+  size_t kept = static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return !e.pruned; }));
+  for (auto& e : entries_) {
+    if (kept <= options_.keep) break;
+    if (e.pruned || e.version == current_) continue;
+    std::error_code ec;
+    fs::remove(options_.dir / e.file, ec);
+    e.pruned = true;
+    --kept;
+  }
+}
+
+VersionEntry VersionStore::add(std::string_view bytes, const std::string& event, const std::string& label,
+                               const std::string& parent) {
+  std::lock_guard lock(mutex_);
+  VersionEntry e;
+  e.seq = entries_.empty() ? 1 : entries_.back().seq + 1;
+  e.sha256 = model::sha256_hex(bytes);
+  e.version = e.sha256.substr(0, 12);
+  e.file = fmt::format("versions/{:06d}-{}.mids", e.seq, e.version);
+  e.size = bytes.size();
+  e.created = now_iso();
+  e.event = event;
+  e.label = label;
+  e.parent = parent;
+  write_file(options_.dir / e.file, bytes);
+  const std::vector<VersionEntry> entries_before = entries_;
+  const std::string current_before = current_;
+  const nlohmann::json events_before = events_;
+  entries_.push_back(e);
+  current_ = e.version;
+  log_event_locked(event, e.version, label.empty() ? std::string() : "label " + label);
+  prune_locked();
+  try {
+    write_index_locked();
+  } catch (...) {
+    entries_ = entries_before;
+    current_ = current_before;
+    events_ = events_before;
+    std::error_code ec;
+    fs::remove(options_.dir / e.file, ec);
+    throw;
+  }
+  return e;
+}
+
+VersionStore::Loaded VersionStore::load(const std::string& version) const {
+  std::lock_guard lock(mutex_);
+  const VersionEntry* e = find_locked(version);
+  if (e == nullptr) throw RequestError(404, fmt::format("no version {} in this service's state", version));
+  if (e->pruned) throw RequestError(410, fmt::format("version {} was removed (only the last versions are kept)", version));
+  Loaded loaded;
+  loaded.entry = *e;
+  try {
+    loaded.bytes = read_whole_file(options_.dir / e->file);
+  } catch (const Error& error) {
+    throw RequestError(409, fmt::format("version {} cannot be read: {}", version, error.what()));
+  }
+  if (model::sha256_hex(loaded.bytes) != e->sha256)
+    throw RequestError(409, fmt::format("version {} is damaged on disk (its SHA-256 differs from the index)", version));
+  return loaded;
+}
+
+void VersionStore::set_current(const std::string& version, const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  const VersionEntry* e = find_locked(version);
+  require(e != nullptr, "no version {}", version);
+  const std::string before = current_;
+  const nlohmann::json events_before = events_;
+  current_ = e->version;
+  log_event_locked(reason, current_, "from " + before);
+  try {
+    write_index_locked();
+  } catch (...) {
+    current_ = before;
+    events_ = events_before;
+    throw;
+  }
+}
+
+std::string VersionStore::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+std::vector<VersionEntry> VersionStore::entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_;
+}
+
+nlohmann::json VersionStore::log() const {
+  std::lock_guard lock(mutex_);
+  return events_;
+}
+
+}  // namespace metaids::serve

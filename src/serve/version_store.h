@@ -1,0 +1,118 @@
+// The service's model versions on disk, under --state DIR:
+//
+//   DIR/index.json                      {"format": 1, "current": "3f2a9c81d0e4", "versions": [...], "log": [...]}
+//   DIR/versions/000007-3f2a9c81d0e4.mids   one model file per version (its own CRC-32 inside)
+//
+// Each version file is written atomically (a unique temporary in the same directory, then
+// renamed) and recorded in the index with its SHA-256; its name is the sequence number and the
+// version (the first 12 hex digits of that SHA-256). The index is replaced atomically after
+// the file is in place, so a crash between the two leaves an unreferenced file, never an
+// index naming a file that is not there. On start, resume() checks the current version's
+// SHA-256 and lets the caller decode it (which checks the CRC and every value); a version that
+// fails is logged and skipped for the newest good one before it. A lost or unreadable index is
+// rebuilt from the files, whose names carry their checksum.
+//
+// Durability (`Sync`): `always` fsyncs the file, the index and the directory before add()
+// returns (about 12 ms a version on the CI machine's disk); `background` returns once the files
+// are renamed into place (a crash of the process loses nothing) and a thread fsyncs them within
+// ~100 ms (a power cut in that window can lose the last versions; resume() then finds the
+// newest one that is whole).
+//
+// Thread-safe: every method takes the store's lock.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace metaids::serve {
+
+struct VersionEntry {
+  std::int64_t seq = 0;
+  std::string version;  // 12 hex digits
+  std::string sha256;   // of the file
+  std::string file;     // relative to the state directory
+  std::uint64_t size = 0;
+  std::string created;  // ISO 8601 UTC
+  std::string event;    // initial | adapt | recovered
+  std::string label;    // the class an adaptation taught
+  std::string parent;   // the version it was made from
+  bool pruned = false;  // the file was removed (--keep-versions)
+  nlohmann::json to_json() const;
+  static VersionEntry from_json(const nlohmann::json& json);
+};
+
+class VersionStore {
+ public:
+  enum class Sync { always, background };
+  struct Options {
+    std::filesystem::path dir;
+    size_t keep = 100;  // version files kept (the current one always)
+    Sync sync = Sync::background;
+  };
+  using Log = std::function<void(const std::string&)>;
+
+  VersionStore(Options options, Log log);
+  ~VersionStore();
+  VersionStore(const VersionStore&) = delete;
+  VersionStore& operator=(const VersionStore&) = delete;
+
+  struct Loaded {
+    VersionEntry entry;
+    std::string bytes;
+  };
+  // The version to run: the current one when `accept` takes its bytes, else the newest one
+  // before it that it takes (that one becomes current, logged). `accept` throws to refuse
+  // (its message is logged). nullopt when the store is empty or nothing is accepted.
+  std::optional<Loaded> resume(const std::function<void(const Loaded&)>& accept);
+  // Writes a new version and makes it current. Throws metaids::Error when it cannot be written
+  // (the store is then unchanged).
+  VersionEntry add(std::string_view bytes, const std::string& event, const std::string& label,
+                   const std::string& parent);
+  // A version's bytes, checked against the SHA-256 in the index; `version` is 12 hex digits or
+  // the full SHA-256. Throws RequestError 404 (unknown), 410 (pruned) or 409 (damaged).
+  Loaded load(const std::string& version) const;
+  // Makes a stored version current (a rollback), recorded in the log.
+  void set_current(const std::string& version, const std::string& reason);
+
+  std::string current() const;
+  std::vector<VersionEntry> entries() const;
+  nlohmann::json log() const;
+  const std::filesystem::path& dir() const { return options_.dir; }
+  // fsyncs whatever the background thread has not synced yet.
+  void sync_now();
+
+ private:
+  void read_index();
+  void rebuild_from_files();
+  void write_index_locked();
+  void write_file(const std::filesystem::path& path, std::string_view bytes);
+  void prune_locked();
+  void log_event_locked(const std::string& action, const std::string& version, const std::string& detail);
+  const VersionEntry* find_locked(const std::string& version) const;
+  void syncer();
+
+  Options options_;
+  Log log_;
+  mutable std::mutex mutex_;
+  std::vector<VersionEntry> entries_;  // by seq
+  std::string current_;
+  nlohmann::json events_ = nlohmann::json::array();
+  // background sync
+  std::mutex sync_mutex_;
+  std::condition_variable sync_wake_;
+  std::set<std::filesystem::path> unsynced_;
+  bool stopping_ = false;
+  std::thread syncer_;
+};
+
+}  // namespace metaids::serve
