@@ -10,11 +10,12 @@
 # Targets (docs/security.md): decoder (pcap/pcapng packets), csv (the tokenizer), loader (CSV
 # through the loaders and the transform), config (schema and experiment-config JSON), model
 # (model files), eve (EVE JSON read back by adapt --eve), flow_csv (the flow CSVs of detect,
-# predict and adapt). Needs clang and libclang-rt-14-dev. Called from .ci/run.
+# predict and adapt), http_bodies (the service's request bodies: score, adapt, rollback). Needs
+# clang and libclang-rt-14-dev. Called from .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-20}"
-all_targets=(decoder csv loader config model eve flow_csv)
+all_targets=(decoder csv loader config model eve flow_csv http_bodies)
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMETAIDS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
   -DMETAIDS_NATIVE=OFF >/dev/null
@@ -31,6 +32,7 @@ max_len() {
     model) echo 16384 ;;
     eve) echo 8192 ;;
     flow_csv) echo 8192 ;;
+    http_bodies) echo 8192 ;;
   esac
 }
 

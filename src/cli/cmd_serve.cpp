@@ -34,6 +34,7 @@ struct ServeOptions {
   std::size_t threads = 32;
   double read_timeout_s = 5;
   double write_timeout_s = 5;
+  double keep_alive_s = 5;
   std::string pidfile;
   bool quiet = false;
 };
@@ -46,6 +47,7 @@ void run(const ServeOptions& o) {
   require_usage(o.keep_versions >= 1, "--keep-versions must be at least 1");
   require_usage(o.read_timeout_s > 0 && o.read_timeout_s <= 3600 && o.write_timeout_s > 0 && o.write_timeout_s <= 3600,
                 "--read-timeout and --write-timeout must be in (0, 3600] seconds");
+  require_usage(o.keep_alive_s >= 1 && o.keep_alive_s <= 3600, "--keep-alive must be 1 to 3600 seconds");
   require_usage(o.threads >= 1 && o.threads <= 1024, "--threads must be 1 to 1024");
   serve::HttpOptions http;
   serve::parse_listen(o.listen, http.host, http.port);
@@ -76,6 +78,7 @@ void run(const ServeOptions& o) {
   http.max_body = o.max_body_mib << 20;
   http.read_timeout_s = o.read_timeout_s;
   http.write_timeout_s = o.write_timeout_s;
+  http.keep_alive_s = o.keep_alive_s;
   http.threads = o.threads;
   if (!serve::is_loopback(http.host))
     log(fmt::format("serve: listening on {}, beyond this machine: requests and the token cross the network "
@@ -155,6 +158,8 @@ void register_serve(CLI::App& parent) {
   cmd->add_option("--read-timeout", o->read_timeout_s, "Seconds a client may take to send a request")
       ->capture_default_str();
   cmd->add_option("--write-timeout", o->write_timeout_s, "Seconds a client may take to read an answer")
+      ->capture_default_str();
+  cmd->add_option("--keep-alive", o->keep_alive_s, "Seconds an idle keep-alive connection is kept (it holds a thread)")
       ->capture_default_str();
   cmd->add_option("--pidfile", o->pidfile, "Write the process id here (removed at exit)");
   cmd->add_flag("--quiet,-q", o->quiet, "No log lines on stderr");
