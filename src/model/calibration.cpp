@@ -219,8 +219,9 @@ std::vector<int> kmeans(const Matrix<float>& points, int k, std::uint64_t seed, 
   return assignment;
 }
 
-SiteCalibration calibrate_to_site(Model& m, const data::FeatureMatrix& rows, double fpr, double unknown_rate,
+SiteCalibration calibrate_to_site(Model& model, const data::FeatureMatrix& rows, double fpr, double unknown_rate,
                                   nlohmann::json event, std::uint64_t seed) {
+  Model m = model;  // built on a copy: a failure leaves the model as it was
   require(rows.rows() >= 2, "calibration needs at least 2 flows of the site's traffic, got {}", rows.rows());
   require(rows.cols() == m.features(), "site flows have {} features, the model takes {}", rows.cols(), m.features());
   require(rows.allFinite(), "the site flows hold non-finite values");
@@ -285,6 +286,7 @@ SiteCalibration calibrate_to_site(Model& m, const data::FeatureMatrix& rows, dou
   event["unknown_rate"] = unknown_rate;
   event["thresholds"] = m.calibration.describe_thresholds();
   m.history.push_back(history_event("calibrate", std::move(event)));
+  model = std::move(m);
   return result;
 }
 

@@ -360,8 +360,10 @@ Model load(const std::filesystem::path& path) { return from_file(load_model(path
 
 void save(const std::filesystem::path& path, const Model& model) { save_model(path, to_file(model)); }
 
-bool add_support(Model& m, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
+bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
                  const ClassInfo* description) {
+  // Built on a copy and swapped in at the end: a failure leaves the model as it was.
+  Model m = model;
   require(!label.empty(), "the class label is empty");
   require(label != kUnknownClass, "'{}' is reserved for flows far from every class; choose another label", label);
   require(rows.rows() > 0, "no flows to adapt to");
@@ -414,6 +416,7 @@ bool add_support(Model& m, const data::FeatureMatrix& rows, const std::string& l
     event["threshold"] = m.calibration.class_thresholds[static_cast<size_t>(index)];
   }
   m.history.push_back(history_event("adapt", std::move(event)));
+  model = std::move(m);
   return added;
 }
 

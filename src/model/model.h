@@ -135,14 +135,12 @@ void save(const std::filesystem::path& path, const Model& model);
 
 // Appends labelled transformed rows (rows × features) to the support as class `label` (a new
 // class when not known yet, with the given or guessed EVE description), records the event in
-// the history and re-adapts. A threshold that was set for a false-positive rate is set again
-// for that rate on the reference flows: a new class moves every flow's attack margin, and the
-// rate, not the number, is what the user asked for. Returns true when the class is new.
+// the history and re-adapts. A new class gets its own threshold at the calibration's per-class
+// rate on the benign reference flows; the thresholds of the classes known already stay as they
+// are. Returns true when the class is new. On failure (an exception) the model is left as it
+// was.
 bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
                  const ClassInfo* description = nullptr);
-
-// (calibration.h) The threshold of class k that lets `rate` of the benign reference flows through.
-double class_threshold_for_rate(const Model& model, int k, double rate);
 
 // One history event: {"event": name, "time": now (or $SOURCE_DATE_EPOCH), ...fields}.
 nlohmann::json history_event(const std::string& name, nlohmann::json fields);
