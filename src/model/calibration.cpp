@@ -58,15 +58,24 @@ struct ReferenceScores {
   std::vector<float> novelty;
 };
 
-ReferenceScores reference_scores(const Model& m) {
-  ReferenceScores out;
-  Matrix<float> margins;
-  class_margins(m, m.reference_x, margins, out.novelty);
+// The benign reference flows alone (threshold_for_rate needs nothing else).
+Matrix<float> benign_reference(const Model& m) {
   std::vector<Eigen::Index> benign;
   for (size_t j = 0; j < m.reference_y.size(); ++j)
     if (m.reference_y[j] == 0) benign.push_back(static_cast<Eigen::Index>(j));
-  out.benign_margins.resize(margins.rows(), static_cast<Eigen::Index>(benign.size()));
-  for (size_t j = 0; j < benign.size(); ++j) out.benign_margins.col(static_cast<Eigen::Index>(j)) = margins.col(benign[j]);
+  Matrix<float> x(m.reference_x.rows(), static_cast<Eigen::Index>(benign.size()));
+  for (size_t j = 0; j < benign.size(); ++j) x.col(static_cast<Eigen::Index>(j)) = m.reference_x.col(benign[j]);
+  return x;
+}
+
+ReferenceScores reference_scores(const Model& m, bool with_novelty = true) {
+  ReferenceScores out;
+  std::vector<float> benign_novelty;
+  class_margins(m, benign_reference(m), out.benign_margins, benign_novelty);
+  if (with_novelty) {
+    Matrix<float> unused;
+    class_margins(m, m.reference_x, unused, out.novelty);
+  }
   return out;
 }
 
@@ -96,7 +105,7 @@ std::vector<double> thresholds_for_count(const Matrix<float>& margins, size_t al
 
 double class_threshold_for_rate(const Model& m, int k, double rate) {
   // (the floor of calibrate_from_reference: the shared threshold, m.calibration.threshold)
-  const ReferenceScores scores = reference_scores(m);
+  const ReferenceScores scores = reference_scores(m, false);
   const auto n = static_cast<size_t>(scores.benign_margins.cols());
   require(n > 0, "the model holds no benign reference flows to set a threshold on");
   std::vector<float> values(n);
