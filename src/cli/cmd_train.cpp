@@ -29,6 +29,8 @@ struct TrainOptions {
   int reference_per_class = 50;
   double fpr = 0.01;
   double unknown_rate = -1;  // default: the same as fpr
+  double weight_decay = -1;      // λ₁; negative: the config's (default 0)
+  double gradient_penalty = -1;  // λ₂; negative: the config's (default 0)
   std::string command_line;
   int checkpoint_every = 100;
   bool resume = false;
@@ -47,6 +49,8 @@ void run(const TrainOptions& o) {
   eval::MetaTrainingOptions training;
   training.apply_json(config.training);
   if (o.iterations >= 0) training.iterations = o.iterations;
+  if (o.weight_decay >= 0) training.weight_decay = o.weight_decay;
+  if (o.gradient_penalty >= 0) training.gradient_penalty = o.gradient_penalty;
   training.threads = o.threads;
   // A checkpoint is written when a signal stops training (at --checkpoint, else beside --out),
   // so that --resume continues where it stopped.
@@ -138,6 +142,13 @@ void register_train(CLI::App& parent) {
       ->capture_default_str();
   cmd->add_option("--unknown-rate", o->unknown_rate,
                   "Share of held-out known-class flows reported unknown (default: --fpr)");
+  cmd->add_option("--weight-decay", o->weight_decay,
+                  "λ₁ of the meta-objective L + λ₁‖θ‖² + λ₂‖∇L‖ (default: the config's \"training\" weight_decay, 0)")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--gradient-penalty", o->gradient_penalty,
+                  "λ₂ of the meta-objective, the gradient-norm penalty (default: the config's \"training\" "
+                  "gradient_penalty, 0)")
+      ->check(CLI::Range(0.0, 1e6));
   cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint file (written every --checkpoint-every iterations)");
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Iterations between checkpoints")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from --checkpoint if it exists");
@@ -147,6 +158,8 @@ void register_train(CLI::App& parent) {
     o->command_line = fmt::format("metaids train --config {} --algorithm {} --task {} --seed {} --shots {}", o->config,
                                   o->algorithm, o->task, o->seed, o->shots);
     if (o->iterations >= 0) o->command_line += fmt::format(" --iterations {}", o->iterations);
+    if (o->weight_decay >= 0) o->command_line += fmt::format(" --weight-decay {}", o->weight_decay);
+    if (o->gradient_penalty >= 0) o->command_line += fmt::format(" --gradient-penalty {}", o->gradient_penalty);
     run(*o);
   });
 }

@@ -56,8 +56,8 @@ void MetaTrainingOptions::apply_json(const nlohmann::json& j) {
   require(j.is_object(), "the \"training\" section must be an object");
   static const std::set<std::string> known{"iterations",    "meta_batch",          "train_shots",    "queries",
                                            "outer_learning_rate", "inner_steps", "inner_learning_rate",
-                                           "reptile_learning_rate", "adapt_steps", "weight_decay", "validate_every",
-                                           "validation_episodes"};
+                                           "reptile_learning_rate", "adapt_steps", "weight_decay", "gradient_penalty",
+                                           "validate_every", "validation_episodes"};
   for (const auto& [key, value] : j.items()) {
     require(known.count(key) == 1, "unknown key \"{}\" in the \"training\" section", key);
     require(value.is_number(), "\"training\".\"{}\" must be a number", key);
@@ -73,6 +73,7 @@ void MetaTrainingOptions::apply_json(const nlohmann::json& j) {
     reptile_learning_rate = j.value("reptile_learning_rate", reptile_learning_rate);
     adapt_steps = j.value("adapt_steps", adapt_steps);
     weight_decay = j.value("weight_decay", weight_decay);
+    gradient_penalty = j.value("gradient_penalty", gradient_penalty);
     validate_every = j.value("validate_every", validate_every);
     validation_episodes = j.value("validation_episodes", validation_episodes);
   } catch (const nlohmann::json::exception& e) {
@@ -85,10 +86,12 @@ void MetaTrainingOptions::apply_json(const nlohmann::json& j) {
               inner_learning_rate > 0 && std::isfinite(reptile_learning_rate) && reptile_learning_rate > 0 &&
               weight_decay >= 0,
           "\"training\" learning rates must be positive and finite");
+  require(std::isfinite(weight_decay) && weight_decay >= 0 && std::isfinite(gradient_penalty) && gradient_penalty >= 0,
+          "\"training\" weight_decay (λ₁) and gradient_penalty (λ₂) must be finite and >= 0");
 }
 
 nlohmann::json MetaTrainingOptions::to_json() const {
-  return {{"iterations", iterations},
+  nlohmann::json j{{"iterations", iterations},
           {"meta_batch", meta_batch},
           {"train_shots", train_shots},
           {"queries", queries},
@@ -100,6 +103,8 @@ nlohmann::json MetaTrainingOptions::to_json() const {
           {"weight_decay", weight_decay},
           {"validate_every", validate_every},
           {"validation_episodes", validation_episodes}};
+  if (gradient_penalty != 0) j["gradient_penalty"] = gradient_penalty;
+  return j;
 }
 
 meta::LearnerConfig learner_config(meta::Algorithm algorithm, int inputs, int ways, const MetaTrainingOptions& options) {
@@ -114,6 +119,7 @@ meta::LearnerConfig learner_config(meta::Algorithm algorithm, int inputs, int wa
       algorithm == meta::Algorithm::reptile ? options.reptile_learning_rate : options.inner_learning_rate;
   config.adapt_steps = options.adapt_steps;
   config.weight_decay = options.weight_decay;
+  config.gradient_penalty = options.gradient_penalty;
   config.validate();
   return config;
 }

@@ -61,7 +61,8 @@ struct MetaTrainingOptions {
   double inner_learning_rate = 0.1;       // MAML, FOMAML, ANIL, Meta-SGD (initial α)
   double reptile_learning_rate = 0.05;    // Reptile's inner SGD step
   int adapt_steps = 10;                   // inner steps at test time
-  double weight_decay = 0;
+  double weight_decay = 0;                // λ₁: λ₁‖θ‖² added to the meta-objective
+  double gradient_penalty = 0;            // λ₂: λ₂‖∇L‖ added to it (meta::MetaLearner::objective_gradient)
   int validate_every = 100;               // 0: no early stopping
   int validation_episodes = 100;
   int threads = 1;
@@ -74,6 +75,8 @@ struct MetaTrainingOptions {
   std::function<bool()> should_stop;
 
   void apply_json(const nlohmann::json& training);  // throws on unknown keys / bad values
+  // Every key of apply_json; "gradient_penalty" only when it is not 0 (absent means 0, and
+  // the models written before it keep their bytes).
   nlohmann::json to_json() const;
 };
 

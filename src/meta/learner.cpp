@@ -1,6 +1,8 @@
 #include "meta/learner.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "meta/anil.h"
@@ -44,6 +46,8 @@ void LearnerConfig::validate() const {
   require(std::isfinite(inner_learning_rate) && inner_learning_rate > 0, "inner learning rate must be > 0, got {}",
           inner_learning_rate);
   require(std::isfinite(weight_decay) && weight_decay >= 0, "weight decay must be >= 0, got {}", weight_decay);
+  require(std::isfinite(gradient_penalty) && gradient_penalty >= 0, "gradient penalty must be >= 0, got {}",
+          gradient_penalty);
 }
 
 nn::MlpSpec LearnerConfig::network_spec() const {
@@ -58,7 +62,7 @@ nn::MlpSpec LearnerConfig::network_spec() const {
 }
 
 nlohmann::json LearnerConfig::to_json() const {
-  return {{"algorithm", to_string(algorithm)},
+  nlohmann::json j{{"algorithm", to_string(algorithm)},
           {"inputs", inputs},
           {"ways", ways},
           {"hidden", hidden},
@@ -68,6 +72,8 @@ nlohmann::json LearnerConfig::to_json() const {
           {"inner_learning_rate", inner_learning_rate},
           {"adapt_steps", adapt_steps},
           {"weight_decay", weight_decay}};
+  if (gradient_penalty != 0) j["gradient_penalty"] = gradient_penalty;
+  return j;
 }
 
 LearnerConfig LearnerConfig::from_json(const nlohmann::json& j) {
@@ -83,6 +89,7 @@ LearnerConfig LearnerConfig::from_json(const nlohmann::json& j) {
     c.inner_learning_rate = j.at("inner_learning_rate").get<double>();
     c.adapt_steps = j.at("adapt_steps").get<int>();
     c.weight_decay = j.at("weight_decay").get<double>();
+    if (j.contains("gradient_penalty")) c.gradient_penalty = j.at("gradient_penalty").get<double>();
   } catch (const nlohmann::json::exception& e) {
     fail("the learner configuration is incomplete or mistyped: {}", e.what());
   }
@@ -100,6 +107,30 @@ MetaLearner<S>::MetaLearner(LearnerConfig config)
 template <typename S>
 Vector<S> MetaLearner<S>::initial_meta_parameters(std::mt19937_64& rng) const {
   return network_.initial_parameters(rng);
+}
+
+template <typename S>
+S MetaLearner<S>::objective_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& gradient,
+                                     Scratch<S>& scratch) const {
+  const S value = meta_gradient(phi, task, gradient, scratch);
+  if (config_.gradient_penalty == 0) return value;
+  const Eigen::Index theta_count = network_.parameter_count();
+  const auto lambda1 = static_cast<S>(2 * config_.weight_decay);
+  // g = ∇L: the meta-gradient without its λ₁ term (2λ₁θ on φ's network part).
+  Vector<S>& g = scratch.penalty_gradient;
+  g = gradient;
+  if (config_.weight_decay != 0) g.head(theta_count) -= lambda1 * phi.head(theta_count);
+  const S norm = g.norm();
+  if (!(norm > S(0)) || !std::isfinite(norm)) return value;  // a stationary point: no direction to flatten
+  const S r = std::sqrt(std::numeric_limits<S>::epsilon()) * std::max(S(1), phi.norm());
+  scratch.penalty_phi = phi + (r / norm) * g;
+  Vector<S>& shifted = scratch.penalty_shifted;
+  meta_gradient(scratch.penalty_phi, task, shifted, scratch);
+  if (config_.weight_decay != 0) shifted.head(theta_count) -= lambda1 * scratch.penalty_phi.head(theta_count);
+  // ∇J = (g + 2λ₁θ) + λ₂ (g(φ + r u) − g(φ)) / r
+  const auto lambda2 = static_cast<S>(config_.gradient_penalty);
+  gradient += (lambda2 / r) * (shifted - g);
+  return value + lambda2 * norm;
 }
 
 template <typename S>

@@ -42,13 +42,15 @@ struct LearnerConfig {
   double inner_learning_rate = 0.1; // α (Meta-SGD: its initial value)
   int adapt_steps = 10;             // inner steps when adapting at test time
   double weight_decay = 0;          // λ₁‖θ‖² added to the meta-objective
+  double gradient_penalty = 0;      // λ₂‖∇L‖ added to the meta-objective (objective_gradient)
 
   // Throws metaids::Error on impossible values (sizes < 1, negative steps, non-finite rates).
   void validate() const;
   nn::MlpSpec network_spec() const;
 
   // {"algorithm", "inputs", "ways", "hidden", "embedding", "activation", "inner_steps",
-  //  "inner_learning_rate", "adapt_steps", "weight_decay"}; from_json validates.
+  //  "inner_learning_rate", "adapt_steps", "weight_decay"}, and "gradient_penalty" when it is
+  //  not 0 (absent: 0, so models written before it load unchanged); from_json validates.
   nlohmann::json to_json() const;
   static LearnerConfig from_json(const nlohmann::json& json);
 };
@@ -69,6 +71,7 @@ struct Scratch {
   Vector<S> v, hv, step_size;
   Batch<S> both;                          // support then query (ProtoNet, ANIL, Reptile)
   Vector<S> body_theta, body_gradient;    // ANIL: the body's share of φ and of the gradient
+  Vector<S> penalty_phi, penalty_gradient, penalty_shifted;  // objective_gradient's λ₂ term
 };
 
 template <typename S>
@@ -99,6 +102,19 @@ class MetaLearner {
 
   // True when meta_gradient is the exact gradient of meta_loss (all but Reptile and FOMAML).
   virtual bool exact_gradient() const { return true; }
+
+  // The seed design's whole objective for one task, what meta-training descends:
+  //
+  //   J(φ) = L(φ) + λ₁‖θ‖² + λ₂‖g(φ)‖,   g = ∇L  (L the meta-loss, θ φ's network part)
+  //   ∇J   = g + 2λ₁θ + λ₂ H(φ) g/‖g‖
+  //
+  // meta_gradient gives L, g and the λ₁ term. The penalty's gradient needs H, the Hessian of
+  // the meta-loss (for MAML a third derivative of the network), along u = g/‖g‖: it is taken
+  // as a forward difference of meta-gradients, H u ≈ (g(φ + r u) − g(φ)) / r with
+  // r = √ε · max(1, ‖φ‖) (ε of S), one more meta_gradient per task. For FOMAML and Reptile,
+  // whose update is not the gradient of L, g is their update direction. With λ₂ = 0 this is
+  // meta_gradient, bit for bit. Returns J.
+  S objective_gradient(const Vector<S>& phi, const Task<S>& task, Vector<S>& gradient, Scratch<S>& scratch) const;
 
   // Adapts to a labelled support set with `ways` classes (labels 0..ways-1); steps < 0 uses
   // config().adapt_steps.

@@ -108,7 +108,7 @@ double MetaTrainer::step(const std::vector<Task<float>>& tasks) {
   // adds it to its sum at once (then the step touches a few gradient buffers, not n: a
   // one-thread ANIL step 4 % faster, FOMAML 3 %).
   auto compute = [&](int i, Scratch<float>& scratch, Vector<float>& g) {
-    losses[static_cast<size_t>(i)] = learner_.meta_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch);
+    losses[static_cast<size_t>(i)] = learner_.objective_gradient(phi_, tasks[static_cast<size_t>(i)], g, scratch);
     require(g.size() == size, "a task's meta-gradient has {} entries, expected {}", g.size(), size);
   };
   // Chunk c of (F + B) / n, its finiteness and Adam (the chunk stays in L1 between them).
