@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -38,6 +39,7 @@ struct ExperimentCommandOptions {
   int iterations = -1;
   int train_shots = -1;
   int pretrain_steps = -1;
+  int tuning_episodes = -1;
   bool quiet = false;
   // Which options were given (an empty or negative value given is an error, not a default).
   const CLI::Option* seeds_option = nullptr;
@@ -48,6 +50,7 @@ struct ExperimentCommandOptions {
   const CLI::Option* iterations_option = nullptr;
   const CLI::Option* train_shots_option = nullptr;
   const CLI::Option* pretrain_steps_option = nullptr;
+  const CLI::Option* tuning_episodes_option = nullptr;
 };
 
 bool given(const CLI::Option* option) { return option != nullptr && option->count() > 0; }
@@ -103,6 +106,7 @@ eval::ExperimentOptions parse_options(const ExperimentCommandOptions& o) {
   require_in(o.iterations_option, o.iterations, 0, 1000000000, "iterations");
   require_in(o.train_shots_option, o.train_shots, 0, 1000, "train-shots");
   require_in(o.pretrain_steps_option, o.pretrain_steps, 0, 1000000000, "pretrain-steps");
+  require_in(o.tuning_episodes_option, o.tuning_episodes, 1, 100000, "tuning-episodes");
   eval::ExperimentOptions options;
   if (given(o.seeds_option)) {
     options.seeds = parse_numbers(o.seeds, "seeds", 0, std::numeric_limits<std::uint64_t>::max());
@@ -124,6 +128,7 @@ eval::ExperimentOptions parse_options(const ExperimentCommandOptions& o) {
   if (given(o.iterations_option)) options.training.iterations = o.iterations;
   if (given(o.train_shots_option)) options.training.train_shots = o.train_shots;
   if (given(o.pretrain_steps_option)) options.pretrain.steps = o.pretrain_steps;
+  if (given(o.tuning_episodes_option)) options.tuning_episodes = o.tuning_episodes;
   options.episodes = given(o.episodes_option) ? o.episodes : 0;
   options.threads = o.threads;
   eval::validate_options(options);
@@ -171,6 +176,74 @@ void plot(const std::filesystem::path& results, const std::filesystem::path& png
     std::fprintf(stderr, "experiment: warning: plotting failed (%s); results are written\n", command.c_str());
 }
 
+// The exact command line of this process (/proc/self/cmdline), each argument quoted where the
+// shell would need it; empty where it cannot be read.
+std::string exact_command_line() {
+  std::FILE* f = std::fopen("/proc/self/cmdline", "rb");
+  if (f == nullptr) return {};
+  std::string raw;
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) raw.append(buffer, n);
+  std::fclose(f);
+  std::string line;
+  size_t start = 0;
+  while (start < raw.size()) {
+    size_t end = raw.find('\0', start);
+    if (end == std::string::npos) end = raw.size();
+    const std::string arg = raw.substr(start, end - start);
+    const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                             "0123456789-_./=,:+@%") == std::string::npos;
+    line += (line.empty() ? "" : " ") + (plain ? arg : shell_quote(arg));
+    start = end + 1;
+  }
+  return line;
+}
+
+// First line of a command's standard output ("" if it fails).
+std::string first_line_of(const std::string& command) {
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return {};
+  char buffer[256] = {};
+  std::string line;
+  if (std::fgets(buffer, sizeof buffer, pipe) != nullptr) line = buffer;
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+  }
+  const int status = ::pclose(pipe);
+  if (status != 0) return {};
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
+// What produced the results: the git commit of the tree the binary was built in (found from
+// the binary's directory upwards; `git rev-parse HEAD` when git and the tree are there, else
+// "unknown"), whether tracked files differed from it when the run started, and the binary.
+nlohmann::json provenance() {
+  nlohmann::json p{{"commit", "unknown"}};
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return p;
+  p["binary"] = exe.string();
+  const auto modified = std::filesystem::last_write_time(exe, ec);
+  if (!ec) {
+    const std::time_t seconds =
+        std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+            std::chrono::file_clock::to_sys(modified)));
+    std::tm utc{};
+    char text[32] = {};
+    if (::gmtime_r(&seconds, &utc) != nullptr && std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc) > 0)
+      p["binary_modified"] = text;
+  }
+  if (access("/usr/bin/git", X_OK) != 0) return p;
+  const std::string dir = shell_quote(exe.parent_path().string());
+  const std::string commit = first_line_of("/usr/bin/git -C " + dir + " rev-parse HEAD 2>/dev/null");
+  if (commit.size() != 40 || commit.find_first_not_of("0123456789abcdef") != std::string::npos) return p;
+  p["commit"] = commit;
+  p["describe"] = first_line_of("/usr/bin/git -C " + dir + " describe --always --dirty 2>/dev/null");
+  p["tracked_files_modified"] =
+      !first_line_of("/usr/bin/git -C " + dir + " status --porcelain --untracked-files=no 2>/dev/null").empty();
+  return p;
+}
+
 void run(const ExperimentCommandOptions& o) {
   require(!o.config.empty(), "--config is required");
   require(!o.out.empty(), "--out is required");
@@ -196,6 +269,8 @@ void run(const ExperimentCommandOptions& o) {
   if (given(o.iterations_option)) options.training.iterations = o.iterations;
   if (given(o.train_shots_option)) options.training.train_shots = o.train_shots;
   options.log = log;
+  const nlohmann::json origin = provenance();  // before the run: the tree as it was when it started
+  const std::string command_line = exact_command_line();
   // SIGINT/SIGTERM: the methods finished are written, the one running is left out.
   flow::install_stop_signals();
   options.should_stop = [] { return flow::stop_requested(); };
@@ -206,6 +281,8 @@ void run(const ExperimentCommandOptions& o) {
                   data.meta_test.rows(), data.meta_train_x.cols()));
   eval::ExperimentReport report = eval::run_experiment(data, options);
   report.run["command"] = fmt::format("metaids experiment --config {} --data {} --out {}", o.config, data_dir, o.out);
+  report.run["command_line"] = command_line.empty() ? report.run["command"].get<std::string>() : command_line;
+  report.run["provenance"] = origin;
   const std::filesystem::path out(o.out);
   write_file_atomically(out / "results.json", report.results.dump(2) + "\n");
   write_file_atomically(out / "run.json", report.run.dump(2) + "\n");
@@ -231,7 +308,8 @@ void register_experiment(CLI::App& parent) {
       cmd->add_option("--episodes", o->episodes, "Test episodes per setting, 1 to 1000000 (default: the config's, 1000)");
   o->methods_option = cmd->add_option("--methods", o->methods,
                                       "Methods, comma-separated (default all): nearest_centroid,scratch,finetune,"
-                                      "pretrained_centroid,xgboost,maml,fomaml,reptile,anil,metasgd,protonet");
+                                      "pretrained_centroid,random_forest,xgboost,maml,fomaml,reptile,anil,metasgd,"
+                                      "protonet");
   o->tasks_option =
       cmd->add_option("--tasks", o->tasks, "Tasks, comma-separated: detection,classification,rare (default all)");
   o->shots_option = cmd->add_option("--shots", o->shots, "K values in [1, 1000], comma-separated (default: the config's, 1,5,10)");
@@ -242,6 +320,9 @@ void register_experiment(CLI::App& parent) {
       cmd->add_option("--train-shots", o->train_shots, "K of the meta-training episodes (0: the K being evaluated)");
   o->pretrain_steps_option =
       cmd->add_option("--pretrain-steps", o->pretrain_steps, "Supervised pre-training steps (default 2000)");
+  o->tuning_episodes_option = cmd->add_option(
+      "--tuning-episodes", o->tuning_episodes,
+      "Meta-train episodes each tree-baseline candidate is scored on, per task and K (default 100)");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { run(*o); });
 }

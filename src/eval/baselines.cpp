@@ -2,13 +2,16 @@
 
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <limits>
 #include <memory>
 #include <random>
 #include <string>
 
 #include "core/error.h"
+#include "meta/trainer.h"
 #include "nn/objective.h"
 #include "nn/optimizer.h"
 
@@ -134,7 +137,122 @@ DMatrix make_dmatrix(const Matrix<float>& x) {
 
 }  // namespace
 
-Matrix<float> xgboost_episode(const Task<float>& task, const XgboostConfig& config) {
+double XgboostConfig::node_column_share(int columns) const {
+  if (colsample_bynode > 0) return colsample_bynode;
+  const double d = std::max(1, columns);
+  return std::min(1.0, std::sqrt(d) / d);
+}
+
+void XgboostConfig::validate() const {
+  require(rounds >= 1 && rounds <= 100000, "xgboost rounds must be in [1, 100000], got {}", rounds);
+  require(max_depth >= 1 && max_depth <= 30, "xgboost max_depth must be in [1, 30], got {}", max_depth);
+  require(std::isfinite(eta) && eta > 0 && eta <= 1, "xgboost eta must be in (0, 1], got {}", eta);
+  require(std::isfinite(min_child_weight) && min_child_weight >= 0, "xgboost min_child_weight must be >= 0");
+  require(std::isfinite(lambda) && lambda >= 0, "xgboost lambda must be >= 0");
+  for (double share : {subsample, colsample_bytree})
+    require(std::isfinite(share) && share > 0 && share <= 1, "xgboost subsample shares must be in (0, 1], got {}", share);
+  require(std::isfinite(colsample_bynode) && colsample_bynode >= 0 && colsample_bynode <= 1,
+          "xgboost colsample_bynode must be in (0, 1] (0: √d/d), got {}", colsample_bynode);
+  require(parallel_trees >= 1 && parallel_trees <= 10000, "xgboost parallel trees must be in [1, 10000], got {}",
+          parallel_trees);
+}
+
+nlohmann::json XgboostConfig::to_json() const {
+  nlohmann::json j{{"rounds", rounds},
+                   {"max_depth", max_depth},
+                   {"eta", eta},
+                   {"min_child_weight", min_child_weight},
+                   {"lambda", lambda},
+                   {"subsample", subsample},
+                   {"colsample_bytree", colsample_bytree},
+                   {"parallel_trees", parallel_trees},
+                   {"seed", seed}};
+  if (colsample_bynode > 0) {
+    j["colsample_bynode"] = colsample_bynode;
+  } else {
+    j["colsample_bynode"] = "sqrt";
+  }
+  return j;
+}
+
+XgboostConfig random_forest_config(int trees, double subsample, double colsample_bynode, int max_depth) {
+  XgboostConfig c;
+  c.rounds = 1;
+  c.eta = 1;
+  c.parallel_trees = trees;
+  c.subsample = subsample;
+  c.colsample_bynode = colsample_bynode;
+  c.max_depth = max_depth;
+  return c;
+}
+
+std::vector<XgboostConfig> random_forest_grid() {
+  // 100 trees, deep enough to separate the ≤ 50 flows of a support set (fully grown, as a
+  // forest's trees are). Rows: a 0.632 sample (what a bootstrap sample holds of distinct
+  // rows) or all; columns per split: √d/d (the usual setting) or 0.3.
+  std::vector<XgboostConfig> grid;
+  for (double rows : {0.632, 1.0})
+    for (double columns : {0.0, 0.3}) grid.push_back(random_forest_config(100, rows, columns, 8));
+  return grid;
+}
+
+std::vector<XgboostConfig> gradient_boosting_grid() {
+  // 100 rounds, rows subsampled 0.8 per tree, columns per split √d/d or half; shrinkage and
+  // depth the usual pairs.
+  std::vector<XgboostConfig> grid;
+  for (int depth : {3, 6})
+    for (double eta : {0.1, 0.3})
+      for (double columns : {0.0, 0.5}) {
+        XgboostConfig c;
+        c.rounds = 100;
+        c.max_depth = depth;
+        c.eta = eta;
+        c.subsample = 0.8;
+        c.colsample_bynode = columns;
+        grid.push_back(c);
+      }
+  return grid;
+}
+
+nlohmann::json TreeTuning::to_json() const {
+  nlohmann::json tried = nlohmann::json::array();
+  for (const auto& [config, acc] : candidates) {
+    nlohmann::json c = config.to_json();
+    c["accuracy"] = acc;
+    tried.push_back(c);
+  }
+  return {{"chosen", chosen.to_json()}, {"accuracy", accuracy}, {"episodes", episodes}, {"candidates", tried}};
+}
+
+TreeTuning choose_tree_config(const std::vector<XgboostConfig>& grid, const std::vector<Task<float>>& episodes,
+                              int threads) {
+  require(!grid.empty(), "no tree configuration to choose from");
+  require(!episodes.empty(), "no tuning episodes to choose a tree configuration on");
+  TreeTuning tuning;
+  tuning.episodes = static_cast<int>(episodes.size());
+  for (const XgboostConfig& config : grid) {
+    std::vector<double> accuracy(episodes.size());
+    meta::parallel_for(static_cast<int>(episodes.size()), threads, [&](int e, int) {
+      const Task<float>& task = episodes[static_cast<size_t>(e)];
+      const std::vector<int> predicted = nn::predict_classes<float>(xgboost_episode(task, config, e));
+      int correct = 0;
+      for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == task.query.y[i] ? 1 : 0;
+      accuracy[static_cast<size_t>(e)] = static_cast<double>(correct) / static_cast<double>(predicted.size());
+    });
+    double sum = 0;
+    for (double a : accuracy) sum += a;  // in episode order: the same bits for any thread count
+    const double mean = sum / static_cast<double>(accuracy.size());
+    tuning.candidates.emplace_back(config, mean);
+    if (tuning.candidates.size() == 1 || mean > tuning.accuracy) {
+      tuning.accuracy = mean;
+      tuning.chosen = config;
+    }
+  }
+  return tuning;
+}
+
+Matrix<float> xgboost_episode(const Task<float>& task, const XgboostConfig& config, int episode) {
+  config.validate();
   DMatrix train = make_dmatrix(task.support.x);
   std::vector<float> labels(task.support.y.begin(), task.support.y.end());
   check_xgboost(XGDMatrixSetFloatInfo(train.get(), "label", labels.data(), static_cast<bst_ulong>(labels.size())),
@@ -149,13 +267,24 @@ Matrix<float> xgboost_episode(const Task<float>& task, const XgboostConfig& conf
   };
   set("nthread", "1");
   set("verbosity", "0");
-  set("seed", "0");
+  // XGBoost's seed is an int: the episode's share of the sampling seed, folded to 31 bits. The
+  // old configuration (no sampling) keeps seed 0.
+  const bool samples = config.subsample < 1 || config.colsample_bytree < 1 ||
+                       config.node_column_share(static_cast<int>(task.support.x.rows())) < 1;
+  const std::uint64_t seed = samples ? mix(config.seed, static_cast<std::uint64_t>(episode)) & 0x7fffffffULL : 0;
+  set("seed", std::to_string(seed));
   set("tree_method", "exact");
   set("booster", "gbtree");
   set("max_depth", std::to_string(config.max_depth));
   set("eta", fmt::format("{}", config.eta));
   set("min_child_weight", fmt::format("{}", config.min_child_weight));
   set("lambda", fmt::format("{}", config.lambda));
+  if (samples) {
+    set("subsample", fmt::format("{}", config.subsample));
+    set("colsample_bytree", fmt::format("{}", config.colsample_bytree));
+    set("colsample_bynode", fmt::format("{}", config.node_column_share(static_cast<int>(task.support.x.rows()))));
+  }
+  if (config.parallel_trees > 1) set("num_parallel_tree", std::to_string(config.parallel_trees));
   set("base_score", "0.5");
   if (binary) {
     set("objective", "binary:logistic");

@@ -19,8 +19,8 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 const std::vector<std::string>& all_methods() {
   static const std::vector<std::string> methods{"nearest_centroid", "scratch", "finetune", "pretrained_centroid",
-                                                "xgboost",          "maml",    "fomaml",   "reptile",
-                                                "anil",             "metasgd", "protonet"};
+                                                "random_forest",    "xgboost", "maml",     "fomaml",
+                                                "reptile",          "anil",    "metasgd",  "protonet"};
   return methods;
 }
 
@@ -38,6 +38,7 @@ EpisodeMetrics score_episode(const Matrix<float>& logits, const Task<float>& tas
   EpisodeMetrics m;
   m.accuracy = accuracy(predicted, task.query.y);
   if (task.ways == 2) {
+    m.family = task.classes.size() == 2 ? task.classes[1] : -1;
     m.f1 = f1_score(predicted, task.query.y, 1);
     std::vector<double> score(static_cast<size_t>(logits.cols()));
     for (Eigen::Index j = 0; j < logits.cols(); ++j)
@@ -93,6 +94,12 @@ void validate_options(const ExperimentOptions& options) {
     require(shots.insert(k).second, "K = {} is given twice", k);
   }
   require(options.threads >= 1 && options.threads <= 256, "threads must be in [1, 256], got {}", options.threads);
+  require(options.tuning_episodes >= 1 && options.tuning_episodes <= 100000,
+          "tuning episodes must be in [1, 100000], got {}", options.tuning_episodes);
+  for (const auto* grid : {&options.xgboost_grid, &options.random_forest_grid})
+    for (const XgboostConfig& c : *grid) c.validate();
+  options.xgboost.validate();
+  options.random_forest.validate();
 }
 
 std::map<std::string, Summary> summarize_episodes(const std::vector<EpisodeMetrics>& metrics, TaskKind task) {
@@ -110,10 +117,68 @@ std::map<std::string, Summary> summarize_episodes(const std::vector<EpisodeMetri
   return out;
 }
 
+std::map<int, std::map<std::string, Summary>> summarize_by_family(const std::vector<EpisodeMetrics>& metrics) {
+  std::map<int, std::pair<std::vector<double>, std::vector<double>>> values;  // family → (accuracy, roc_auc)
+  for (const auto& m : metrics) {
+    if (m.family < 0) continue;
+    auto& [acc, auc] = values[m.family];
+    acc.push_back(m.accuracy);
+    auc.push_back(m.roc_auc);
+  }
+  std::map<int, std::map<std::string, Summary>> out;
+  for (const auto& [family, v] : values) out[family] = {{"accuracy", summarize(v.first)}, {"roc_auc", summarize(v.second)}};
+  return out;
+}
+
 namespace {
 
-// Per method, per setting (index into the episode sets), one metric map per seed.
-using PerSeed = std::vector<std::map<std::string, Summary>>;
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<Task<float>> tuning_episodes(const Split& split, TaskKind task, int ways, int shots, int queries, int count) {
+  require(count >= 1, "tuning needs at least one episode, got {}", count);
+  if (task != TaskKind::classification) ways = 2;
+  std::vector<int> families = split.train_families;
+  if (split.validation_family >= 0) families.push_back(split.validation_family);
+  std::vector<int> all{split.benign};
+  all.insert(all.end(), families.begin(), families.end());
+  const meta::EpisodeSampler probe(split.train, all, 0);
+  const std::int64_t need = static_cast<std::int64_t>(shots) + queries;
+  require(probe.rows_of(split.benign) >= need, "benign has {} meta-train rows, fewer than K + Q = {} for tuning",
+          probe.rows_of(split.benign), need);
+  std::vector<int> classes{split.benign};
+  for (int f : families)
+    if (probe.rows_of(f) >= need) classes.push_back(f);
+  require(static_cast<int>(classes.size()) >= ways,
+          "tuning {} episodes at K = {} needs {} meta-train families with K + Q = {} rows; only {} have", to_string(task),
+          shots, ways - 1, need, classes.size() - 1);
+  // A seed of its own ("tune" mixed with the setting), never the test seed.
+  meta::EpisodeSampler sampler(split.train, classes, splitmix(setting_seed(0x74756e65ULL, Setting{task, shots})));
+  std::vector<Task<float>> episodes;
+  episodes.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) episodes.push_back(sampler.sample_with_anchor(split.benign, ways, shots, queries));
+  return episodes;
+}
+
+namespace {
+
+// One method's results on one setting for one seed: the metrics over all episodes, and the
+// 2-way tasks' metrics per attack family.
+struct Evaluated {
+  std::map<std::string, Summary> overall;
+  std::map<int, std::map<std::string, Summary>> by_family;
+};
+
+// Per method, per setting (index into the episode sets), one entry per seed.
+using PerSeed = std::vector<Evaluated>;
+
+bool is_tree_baseline(const std::string& method) { return method == "xgboost" || method == "random_forest"; }
 
 struct Runner {
   const data::ExperimentData& data;
@@ -123,6 +188,7 @@ struct Runner {
   std::vector<std::uint64_t> seeds;
   ExperimentReport report;
   std::map<std::uint64_t, Pretrained> pretrained;
+  std::map<std::pair<std::string, std::pair<TaskKind, int>>, XgboostConfig> tree_configs;  // chosen per setting
 
   void log(const std::string& line) const {
     if (options.log) options.log(line);
@@ -134,13 +200,36 @@ struct Runner {
     return s;
   }
 
-  std::map<std::string, Summary> evaluate(const std::string& method, std::uint64_t seed, const EpisodeStream& set,
-                                          const EpisodeSolver& solver) {
+  Evaluated evaluate(const std::string& method, std::uint64_t seed, const EpisodeStream& set, const EpisodeSolver& solver) {
     const auto start = Clock::now();
-    auto summary = summarize_episodes(run_episodes(set, solver, options.threads), set.setting().task);
+    const std::vector<EpisodeMetrics> metrics = run_episodes(set, solver, options.threads);
+    Evaluated result{summarize_episodes(metrics, set.setting().task), summarize_by_family(metrics)};
     log(fmt::format("{} seed {} {} K={}:{} ({:.1f} s)", method, seed, to_string(set.setting().task), set.setting().shots,
-                    describe(summary), seconds_since(start)));
-    return summary;
+                    describe(result.overall), seconds_since(start)));
+    return result;
+  }
+
+  // The settings of a tree baseline for a setting: chosen on meta-train episodes (once per
+  // method, task and K; rare episodes are 2-way detection episodes at the rare K), or fixed.
+  const XgboostConfig& tree_config(const std::string& method, const Setting& setting) {
+    const TaskKind task = setting.task == TaskKind::classification ? TaskKind::classification : TaskKind::detection;
+    const auto key = std::make_pair(method, std::make_pair(task, setting.shots));
+    if (auto it = tree_configs.find(key); it != tree_configs.end()) return it->second;
+    const bool forest = method == "random_forest";
+    if (!options.tune_trees) return tree_configs.emplace(key, forest ? options.random_forest : options.xgboost).first->second;
+    const auto start = Clock::now();
+    const std::vector<XgboostConfig>& given = forest ? options.random_forest_grid : options.xgboost_grid;
+    const std::vector<XgboostConfig> grid = !given.empty() ? given : forest ? random_forest_grid() : gradient_boosting_grid();
+    const auto& es = data.config.episodes;
+    const std::vector<Task<float>> episodes =
+        tuning_episodes(split, task, es.classification_ways, setting.shots, es.query, options.tuning_episodes);
+    const TreeTuning tuning = choose_tree_config(grid, episodes, options.threads);
+    log(fmt::format("{} {} K={}: settings chosen on {} meta-train episodes from {} candidates: {} (accuracy {:.4f}; "
+                    "{:.1f} s)",
+                    method, to_string(task), setting.shots, tuning.episodes, grid.size(), tuning.chosen.to_json().dump(),
+                    tuning.accuracy, seconds_since(start)));
+    report.run["baselines"][method]["tuning"][to_string(task)][std::to_string(setting.shots)] = tuning.to_json();
+    return tree_configs.emplace(key, tuning.chosen).first->second;
   }
 
   const Pretrained& pretrained_for(std::uint64_t seed) {
@@ -162,8 +251,9 @@ struct Runner {
       EpisodeSolver solver;
       if (method == "nearest_centroid") {
         solver = [](const Task<float>& t, int, int) { return nearest_centroid_episode(t); };
-      } else if (method == "xgboost") {
-        solver = [this](const Task<float>& t, int, int) { return xgboost_episode(t, options.xgboost); };
+      } else if (is_tree_baseline(method)) {
+        const XgboostConfig& config = tree_config(method, set.setting());
+        solver = [&config](const Task<float>& t, int e, int) { return xgboost_episode(t, config, e); };
       } else if (method == "scratch") {
         solver = [this, seed](const Task<float>& t, int e, int) { return scratch_episode(t, seed, e, options.scratch); };
       } else if (method == "finetune") {
@@ -227,14 +317,23 @@ struct Runner {
   }
 
   void store(const std::string& method, const EpisodeStream& set, const PerSeed& per_seed) {
+    auto& cell = report.results[method][to_string(set.setting().task)][std::to_string(set.setting().shots)];
     std::set<std::string> metric_names;
     for (const auto& m : per_seed)
-      for (const auto& [name, s] : m) metric_names.insert(name);
+      for (const auto& [name, s] : m.overall) metric_names.insert(name);
     for (const std::string& name : metric_names) {
       std::vector<Summary> values;
-      for (const auto& m : per_seed) values.push_back(m.at(name));
-      report.results[method][to_string(set.setting().task)][std::to_string(set.setting().shots)][name] =
-          combine_seeds(values).to_json();
+      for (const auto& m : per_seed) values.push_back(m.overall.at(name));
+      cell[name] = combine_seeds(values).to_json();
+    }
+    // Per attack family (the same episodes for every seed, so every seed has the same families).
+    if (per_seed.empty() || per_seed.front().by_family.empty()) return;
+    for (const auto& [family, metrics] : per_seed.front().by_family) {
+      for (const auto& [name, unused] : metrics) {
+        std::vector<Summary> values;
+        for (const auto& m : per_seed) values.push_back(m.by_family.at(family).at(name));
+        cell["by_family"][split.name(family)][name] = combine_seeds(values).to_json();
+      }
     }
   }
 };
@@ -246,7 +345,7 @@ namespace {
 // The runner with its test episode streams (settings of options.tasks); nothing drawn yet.
 Runner prepared_runner(const data::ExperimentData& data, const ExperimentOptions& options) {
   validate_options(options);
-  Runner runner{data, options, make_split(data), {}, {}, {}, {}};
+  Runner runner{data, options, make_split(data), {}, {}, {}, {}, {}};
   const data::EpisodeSettings& es = data.config.episodes;
   runner.seeds = options.seeds.empty() ? data.config.seeds : options.seeds;
   require(!runner.seeds.empty(), "no meta-training seeds given");
@@ -293,6 +392,35 @@ void describe_run(Runner& runner, const data::ExperimentData& data, const Experi
   run["query"] = es.query;
   run["classification_ways"] = es.classification_ways;
   run["training"]["options"] = options.training.to_json();
+  // The seed design's objective L + λ₁‖θ‖² + λ₂‖∇L‖ of every meta-learner, both terms named.
+  run["training"]["objective"] = {{"weight_decay", options.training.weight_decay},
+                                  {"gradient_penalty", options.training.gradient_penalty}};
+  // Every baseline's settings (the tree baselines' chosen ones are under "tuning").
+  auto& baselines = run["baselines"];
+  baselines["nearest_centroid"]["settings"] = {{"distance", "squared euclidean, transformed features"}};
+  baselines["scratch"]["settings"] = {{"hidden", options.scratch.hidden},
+                                      {"steps", options.scratch.fine_tune.steps},
+                                      {"adam_learning_rate", options.scratch.fine_tune.adam.learning_rate},
+                                      {"weight_decay", options.scratch.fine_tune.regularization.weight_decay}};
+  const nlohmann::json pretrain{{"hidden", options.pretrain.hidden},
+                                {"steps", options.pretrain.steps},
+                                {"batch", options.pretrain.batch},
+                                {"adam_learning_rate", options.pretrain.adam.learning_rate},
+                                {"weight_decay", options.pretrain.weight_decay}};
+  baselines["finetune"]["settings"] = {{"pretrain", pretrain},
+                                       {"head_steps", options.pretrain.head.steps},
+                                       {"head_adam_learning_rate", options.pretrain.head.adam.learning_rate}};
+  baselines["pretrained_centroid"]["settings"] = {{"pretrain", pretrain}};
+  for (const char* tree : {"random_forest", "xgboost"}) {
+    auto& b = baselines[tree];
+    b["tuned"] = options.tune_trees;
+    if (options.tune_trees) {
+      b["tuning_episodes"] = options.tuning_episodes;
+      b["tuning_data"] = "episodes of meta-train rows: benign and every meta-train family (validation family included)";
+    } else {
+      b["settings"] = (std::string(tree) == "xgboost" ? options.xgboost : options.random_forest).to_json();
+    }
+  }
   run["threads"] = options.threads;
   run["benign"] = runner.split.name(runner.split.benign);
   for (int f : runner.split.train_families) run["meta_train_families"].push_back(runner.split.name(f));
@@ -341,7 +469,7 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
       }
       for (size_t i = 0; i < runner.sets.size(); ++i) runner.store(method, runner.sets[i], per_set[i]);
     } else {
-      const bool seeded = method != "nearest_centroid" && method != "xgboost";
+      const bool seeded = method != "nearest_centroid" && !is_tree_baseline(method);
       for (const EpisodeStream& set : runner.sets) runner.store(method, set, runner.run_baseline(method, set, seeded));
     }
     runner.report.run["method_seconds"][method] = seconds_since(method_start);
@@ -415,6 +543,48 @@ std::string results_markdown(const nlohmann::json& results, const std::string& t
   table("classification", "accuracy", "5-way classification (benign + 4 unseen families), accuracy");
   table("rare", "accuracy", "Rare families (1-shot detection, query = rest of the family), accuracy");
   table("rare", "roc_auc", "Rare families, ROC-AUC");
+  // Per attack family: a near-duplicate of a meta-train family, or one no method separates,
+  // shows here and not in the means above.
+  auto by_family = [&](const std::string& task, const std::string& heading) {
+    for (int k : shots_of(results, task)) {
+      std::vector<std::string> families;
+      for (const auto& m : methods) {
+        const auto t = results[m].find(task);
+        if (t == results[m].end() || !t->contains(std::to_string(k))) continue;
+        const auto& cell_json = (*t)[std::to_string(k)];
+        if (!cell_json.contains("by_family")) continue;
+        for (const auto& [family, unused] : cell_json["by_family"].items())
+          if (std::find(families.begin(), families.end(), family) == families.end()) families.push_back(family);
+      }
+      if (families.empty()) continue;
+      out += fmt::format("\n## {}, K={}: accuracy / ROC-AUC per family\n\n| method |", heading, k);
+      for (const auto& f : families) out += fmt::format(" {} |", f);
+      out += "\n|---|";
+      for (size_t i = 0; i < families.size(); ++i) out += "---|";
+      out += "\n";
+      for (const auto& m : methods) {
+        const auto t = results[m].find(task);
+        if (t == results[m].end() || !t->contains(std::to_string(k)) || !(*t)[std::to_string(k)].contains("by_family"))
+          continue;
+        const auto& per = (*t)[std::to_string(k)]["by_family"];
+        std::string row = fmt::format("| {} |", m);
+        for (const auto& f : families) {
+          if (!per.contains(f)) {
+            row += " |";
+            continue;
+          }
+          auto mean = [&](const char* metric) {
+            const auto& v = per[f][metric]["mean"];
+            return v.is_number() ? fmt::format("{:.3f}", v.get<double>()) : std::string("–");
+          };
+          row += fmt::format(" {} / {} |", mean("accuracy"), mean("roc_auc"));
+        }
+        out += row + "\n";
+      }
+    }
+  };
+  by_family("detection", "Detection");
+  by_family("rare", "Rare families");
   return out;
 }
 

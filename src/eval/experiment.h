@@ -23,7 +23,7 @@
 namespace metaids::eval {
 
 // Method names, in report order: nearest_centroid, scratch, finetune, pretrained_centroid,
-// xgboost, maml, fomaml, reptile, anil, metasgd, protonet.
+// random_forest, xgboost, maml, fomaml, reptile, anil, metasgd, protonet.
 const std::vector<std::string>& all_methods();
 bool is_meta_learner(const std::string& method);
 
@@ -31,6 +31,7 @@ struct EpisodeMetrics {
   double accuracy = 0;
   double f1 = 0;       // 2-way episodes only (attack = label 1 positive); NaN otherwise
   double roc_auc = 0;  // of the attack score logit₁ − logit₀; NaN for more than 2 ways
+  int family = -1;     // 2-way episodes: the class id of the attack (label 1); -1 otherwise
 };
 
 // Metrics of one episode from the logits (ways × queries) of its query set.
@@ -48,6 +49,10 @@ std::vector<EpisodeMetrics> run_episodes(const EpisodeSet& set, const EpisodeSol
 // {"accuracy": s} and, for detection and rare, "f1" and "roc_auc".
 std::map<std::string, Summary> summarize_episodes(const std::vector<EpisodeMetrics>& metrics, TaskKind task);
 
+// The 2-way episodes by attack family: family class id → {"accuracy", "roc_auc"} over the
+// episodes that drew that family (empty for classification).
+std::map<int, std::map<std::string, Summary>> summarize_by_family(const std::vector<EpisodeMetrics>& metrics);
+
 struct ExperimentOptions {
   std::vector<std::uint64_t> seeds;        // empty: the config's seeds
   int episodes = 0;                        // 0: the config's
@@ -58,7 +63,17 @@ struct ExperimentOptions {
   MetaTrainingOptions training;
   ScratchConfig scratch;
   PretrainConfig pretrain;
+  // The tree baselines. With tune_trees (the default) their settings are chosen per task and
+  // K from the grids (empty: gradient_boosting_grid(), random_forest_grid()) by the accuracy on
+  // `tuning_episodes` episodes drawn from META-TRAIN rows (benign and every meta-train family,
+  // the validation family included; never a test family); the choice is in run["baselines"].
+  // Without tuning, `xgboost` and `random_forest` are used as they are.
   XgboostConfig xgboost;
+  XgboostConfig random_forest = random_forest_config();
+  bool tune_trees = true;
+  int tuning_episodes = 100;                   // per candidate and setting, in [1, 100000]
+  std::vector<XgboostConfig> xgboost_grid;
+  std::vector<XgboostConfig> random_forest_grid;
   std::function<void(const std::string&)> log;  // progress lines
   // Asked between methods and inside meta-training: true stops the run; the methods finished
   // are reported, the one interrupted is left out, and run["interrupted"] is true.
@@ -72,7 +87,9 @@ struct ExperimentOptions {
 void validate_options(const ExperimentOptions& options);
 
 struct ExperimentReport {
-  nlohmann::json results = nlohmann::json::object();  // method → task → K → metric → summary
+  // method → task → K → metric → summary; for the 2-way tasks also
+  // method → task → K → "by_family" → family → {"accuracy", "roc_auc"} → summary.
+  nlohmann::json results = nlohmann::json::object();
   nlohmann::json run = nlohmann::json::object();      // settings, seeds, timings, skipped families
   std::string markdown;
 };
@@ -84,7 +101,14 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
 ExperimentReport evaluate_learner(const data::ExperimentData& data, const TrainedLearner& learner, const std::string& name,
                                   const ExperimentOptions& options);
 
-// The results tables as Markdown (methods in all_methods() order, then any others).
+// The results tables as Markdown (methods in all_methods() order, then any others), then the
+// per-family tables of the 2-way tasks (accuracy / ROC-AUC for each attack family).
 std::string results_markdown(const nlohmann::json& results, const std::string& title);
+
+// The episodes a tree baseline's settings are chosen on: `count` episodes of `task` at K =
+// `shots` drawn from the meta-train rows of the split (benign as label 0, the meta-train
+// families and the validation family as attacks; families with fewer than K + queries rows
+// are left out), from a seed of their own (not the test seed). Deterministic.
+std::vector<Task<float>> tuning_episodes(const Split& split, TaskKind task, int ways, int shots, int queries, int count);
 
 }  // namespace metaids::eval

@@ -156,7 +156,8 @@ TEST(ExperimentConfig, DuplicateKeysAreRefused) {
 }
 
 TEST(ExperimentConfig, ShippedConfigsParse) {
-  for (const char* name : {"configs/cicids2017.json", "configs/nslkdd.json"}) {
+  for (const char* name : {"configs/cicids2017.json", "configs/nslkdd.json", "configs/cicids2017-rotated.json",
+                           "configs/nslkdd-rotated.json"}) {
     const auto c = load_experiment_config(std::filesystem::path(METAIDS_SOURCE_DIR) / name);
     EXPECT_EQ(c.episodes.shots, (std::vector<int>{1, 5, 10})) << name;
     EXPECT_EQ(c.episodes.query, 15);
@@ -339,6 +340,77 @@ TEST(Split, SharedNslKddRule) {
                                           d.transform.categories()[1].values.size() +
                                           d.transform.categories()[2].values.size());
   EXPECT_TRUE(d.meta_test_x.allFinite());
+}
+
+TEST(Split, SharedRotatedConfigsExchangeTheFamilies) {
+  // configs/*-rotated.json: what meta-trained is tested and what was tested meta-trains.
+  METAIDS_REQUIRE_SHARED_DATA("cicids2017-improved-sample");
+  METAIDS_REQUIRE_SHARED_DATA("nsl-kdd/KDDTest+.txt");
+  const std::filesystem::path configs = std::filesystem::path(METAIDS_SOURCE_DIR) / "configs";
+  using Set = std::set<std::string>;
+  auto set_of = [](const std::vector<std::string>& v) { return Set(v.begin(), v.end()); };
+  for (const char* dataset : {"cicids2017", "nslkdd"}) {
+    const ExperimentData original =
+        prepare_experiment(load_experiment_config(configs / fmt::format("{}.json", dataset)), test::shared_data_dir());
+    const ExperimentData rotated =
+        prepare_experiment(load_experiment_config(configs / fmt::format("{}-rotated.json", dataset)), test::shared_data_dir());
+    EXPECT_EQ(set_of(rotated.meta_train_families), set_of(original.meta_test_families)) << dataset;
+    EXPECT_EQ(set_of(rotated.meta_test_families), set_of(original.meta_train_families)) << dataset;
+    EXPECT_EQ(rotated.rare_families, original.rare_families) << dataset;
+    // The validation family is a meta-train family of the rotated split, so never tested there.
+    EXPECT_EQ(set_of(rotated.meta_train_families).count(rotated.validation_family), 1u) << dataset;
+    // No meta-test family row in meta-train, and the reverse.
+    const Set train = set_of(rotated.meta_train_families), test = set_of(rotated.meta_test_families);
+    for (const int32_t id : rotated.meta_train.class_ids) {
+      const std::string& label = rotated.meta_train.class_names[static_cast<size_t>(id)];
+      EXPECT_TRUE(label == rotated.meta_train.benign_label || train.count(label) == 1) << dataset << " " << label;
+    }
+    for (const int32_t id : rotated.meta_test.class_ids) {
+      const std::string& label = rotated.meta_test.class_names[static_cast<size_t>(id)];
+      EXPECT_EQ(train.count(label), 0u) << dataset << " " << label;
+    }
+    EXPECT_TRUE(rotated.meta_train_x.allFinite());
+    EXPECT_TRUE(rotated.meta_test_x.allFinite());
+  }
+  // NSL-KDD rotated: the files exchange roles too (meta-train rows come from KDDTest+).
+  const ExperimentData nsl =
+      prepare_experiment(load_experiment_config(configs / "nslkdd-rotated.json"), test::shared_data_dir());
+  EXPECT_EQ(nsl.meta_train.rows_of_class("normal").size(), 9711u);
+  EXPECT_EQ(nsl.meta_test.rows_of_class("normal").size(), 67343u);
+  EXPECT_EQ(nsl.meta_test.rows_of_class("neptune").size(), 41214u);
+  EXPECT_EQ(nsl.validation_family, "httptunnel");
+}
+
+TEST(Split, ListedMetaTestFamiliesOfTrainTestFiles) {
+  // Listed meta-test families need enough rows in the test file and must not be meta-train
+  // families; rows they have in the train file are never used.
+  test::TempDir dir;
+  std::string train, test_rows;
+  for (int i = 0; i < 30; ++i) {
+    train += fmt::format("{},1,normal\n{},2,a\n{},3,b\n{},4,c\n", i, i, i, i);
+    test_rows += fmt::format("{},1,normal\n{},2,a\n{},5,d\n", i, i, i);
+  }
+  dir.write("train.csv", "x,y,label\n" + train);
+  dir.write("test.csv", "x,y,label\n" + test_rows);
+  dir.write("s.json", R"({"label_column": "label", "benign_label": "normal"})");
+  auto json = nlohmann::json::parse(R"({"name": "f", "dataset": {"schema": "s.json", "train": "train.csv", "test": "test.csv"},
+    "split": {"kind": "train_test_files", "meta_train_families": ["b", "c"], "meta_test_families": ["a", "d"]}})");
+  auto config = parse_experiment_config(json);
+  config.config_dir = dir.path();
+  const ExperimentData d = prepare_experiment(config, dir.path());
+  EXPECT_EQ(d.meta_test_families, (std::vector<std::string>{"a", "d"}));
+  EXPECT_TRUE(d.meta_train.rows_of_class("a").empty());  // a's train-file rows are not used
+  EXPECT_EQ(d.meta_test.rows_of_class("a").size(), 30u);
+  auto by_rule = json;  // meta-train families by the rule: a, b and c (>= 20 rows in the train file)
+  by_rule["split"].erase("meta_train_families");
+  config = parse_experiment_config(by_rule);
+  config.config_dir = dir.path();
+  EXPECT_NE(error_of([&] { prepare_experiment(config, dir.path()); }).find("'a' is also a meta-train family"),
+            std::string::npos);
+  json["split"]["meta_test_families"] = {"a", "zzz"};  // no rows in the test file
+  config = parse_experiment_config(json);
+  config.config_dir = dir.path();
+  EXPECT_NE(error_of([&] { prepare_experiment(config, dir.path()); }).find("'zzz' has 0 rows"), std::string::npos);
 }
 
 }  // namespace

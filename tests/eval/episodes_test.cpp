@@ -112,25 +112,6 @@ TEST(Episodes, FamiliesTooSmallForKAreLeftOutAndNamed) {
   for (const auto& e : set.episodes) EXPECT_NE(e.classes[1], 6);
 }
 
-TEST(Episodes, EveryMethodSeesTheSameEpisodesWhateverTheThreads) {
-  Table t;
-  EpisodeSpec spec;
-  spec.episodes = 64;
-  const EpisodeSet set = draw_episodes(t.source, spec, {TaskKind::detection, 1});
-  auto fingerprint = [](const Task<float>& task) { return task.query.x.sum() + 1000 * task.support.x.sum(); };
-  std::vector<float> one(set.episodes.size()), two(set.episodes.size());
-  run_episodes(set, [&](const Task<float>& task, int e, int) {
-    one[static_cast<size_t>(e)] = fingerprint(task);
-    return nearest_centroid_episode(task);
-  }, 1);
-  const auto metrics = run_episodes(set, [&](const Task<float>& task, int e, int) {
-    two[static_cast<size_t>(e)] = fingerprint(task);
-    return nearest_centroid_episode(task);
-  }, 2);
-  EXPECT_EQ(one, two);
-  EXPECT_EQ(metrics.size(), 64u);
-}
-
 // FNV-1a 64 over every episode's classes, features and labels.
 std::uint64_t episode_hash(const std::vector<Task<float>>& episodes) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
@@ -146,6 +127,44 @@ std::uint64_t episode_hash(const std::vector<Task<float>>& episodes) {
     }
   }
   return h;
+}
+
+TEST(Episodes, EveryMethodSeesTheSameEpisodesWhateverTheThreads) {
+  // What run_experiment does: each method walks the setting's stream with run_episodes. Every
+  // walk, whatever the thread count, must hand episode e, bit for bit, to the solver as index
+  // e, exactly once; the reference is the stream drawn at once.
+  Table t;
+  EpisodeSpec spec;
+  spec.episodes = 300;  // more than one block of 256
+  const EpisodeStream stream(t.source, spec, {TaskKind::detection, 1});
+  std::vector<std::uint64_t> reference;
+  for (const auto& task : stream.draw_all()) reference.push_back(episode_hash({task}));
+  ASSERT_EQ(reference.size(), 300u);
+  // The reference tells episodes apart (so equal hashes below mean the same episodes).
+  EXPECT_GT(std::set<std::uint64_t>(reference.begin(), reference.end()).size(), 290u);
+  for (int threads : {1, 2, 3}) {
+    for (const char* method : {"nearest_centroid", "another method"}) {
+      std::vector<std::uint64_t> seen(reference.size(), 0);
+      std::vector<int> calls(reference.size(), 0);
+      const auto metrics = run_episodes(stream, [&](const Task<float>& task, int e, int thread) {
+        EXPECT_GE(thread, 0);
+        EXPECT_LT(thread, threads);
+        seen[static_cast<size_t>(e)] = episode_hash({task});
+        ++calls[static_cast<size_t>(e)];
+        return nearest_centroid_episode(task);
+      }, threads);
+      EXPECT_EQ(seen, reference) << method << ", " << threads << " threads";
+      EXPECT_EQ(calls, std::vector<int>(reference.size(), 1));
+      EXPECT_EQ(metrics.size(), reference.size());
+    }
+  }
+  // Another test seed gives other episodes: the comparison above can fail.
+  EpisodeSpec other = spec;
+  other.test_seed += 1;
+  const auto different = EpisodeStream(t.source, other, {TaskKind::detection, 1}).draw_all();
+  int equal = 0;
+  for (size_t i = 0; i < different.size(); ++i) equal += episode_hash({different[i]}) == reference[i] ? 1 : 0;
+  EXPECT_LT(equal, 10);
 }
 
 TEST(Episodes, SameEpisodesAsBeforeStreaming) {

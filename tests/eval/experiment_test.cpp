@@ -17,6 +17,7 @@ ExperimentOptions small_options() {
   o.training.validation_episodes = 10;
   o.pretrain.steps = 100;
   o.scratch.fine_tune.steps = 30;
+  o.tuning_episodes = 10;
   o.threads = 2;
   return o;
 }
@@ -44,7 +45,8 @@ TEST(Experiment, TinyEndToEndRunHasEveryMethodTaskAndK) {
     EXPECT_TRUE(report.results[method]["rare"]["1"].contains("roc_auc"));
     // Seeded methods report both training seeds; the others one.
     const int seeds = report.results[method]["detection"]["5"]["accuracy"]["seeds"].get<int>();
-    EXPECT_EQ(seeds, method == "nearest_centroid" || method == "xgboost" ? 1 : 2) << method;
+    EXPECT_EQ(seeds, method == "nearest_centroid" || method == "xgboost" || method == "random_forest" ? 1 : 2)
+        << method;
   }
   // Well-separated clusters: the simple baselines must do well.
   EXPECT_GT(report.results["nearest_centroid"]["detection"]["5"]["accuracy"]["mean"].get<double>(), 0.9);
@@ -68,6 +70,43 @@ TEST(Experiment, ResultsOfAMethodDoNotDependOnWhichOthersRun) {
   const auto ra = run_experiment(data, a), rb = run_experiment(data, b);
   EXPECT_EQ(ra.results["nearest_centroid"], rb.results["nearest_centroid"]);
   EXPECT_EQ(ra.results["reptile"], rb.results["reptile"]);  // deterministic whatever the thread count
+}
+
+TEST(Experiment, PerFamilyBreakdownOfTheTwoWayTasks) {
+  test::TempDir dir;
+  test::write_synthetic_flows(dir);
+  const auto data = data::prepare_experiment(data::load_experiment_config(dir.path() / "config.json"), dir.path());
+  ExperimentOptions o = small_options();
+  o.methods = {"nearest_centroid", "scratch"};
+  const ExperimentReport report = run_experiment(data, o);
+  for (const char* method : {"nearest_centroid", "scratch"}) {
+    for (const char* k : {"1", "5"}) {
+      const auto& cell = report.results[method]["detection"][k];
+      ASSERT_TRUE(cell.contains("by_family")) << method << k;
+      const auto& by_family = cell["by_family"];
+      // Every meta-test family, and only those; the episodes split among them.
+      std::vector<std::string> families;
+      for (const auto& [family, unused] : by_family.items()) families.push_back(family);
+      EXPECT_EQ(families, (std::vector<std::string>{"T1", "T2", "T3", "T4", "T5"}));
+      int n = 0;
+      double weighted = 0;
+      for (const auto& [family, metrics] : by_family.items()) {
+        ASSERT_TRUE(metrics.contains("accuracy") && metrics.contains("roc_auc")) << family;
+        n += metrics["accuracy"]["n"].get<int>();
+        weighted += metrics["accuracy"]["mean"].get<double>() * metrics["accuracy"]["n"].get<int>();
+        EXPECT_EQ(metrics["accuracy"]["seeds"].get<int>(), std::string(method) == "scratch" ? 2 : 1);
+      }
+      EXPECT_EQ(n, cell["accuracy"]["n"].get<int>());
+      // For one seed the per-family means, weighted by their episodes, give the overall mean.
+      if (std::string(method) == "nearest_centroid") {
+        EXPECT_NEAR(weighted / n, cell["accuracy"]["mean"].get<double>(), 1e-12);
+      }
+      EXPECT_FALSE(report.results[method]["classification"][k].contains("by_family"));
+    }
+    EXPECT_TRUE(report.results[method]["rare"]["1"]["by_family"].contains("R"));
+  }
+  EXPECT_NE(report.markdown.find("## Detection, K=5: accuracy / ROC-AUC per family"), std::string::npos);
+  EXPECT_NE(report.markdown.find("| T1 | T2 | T3 | T4 | T5 |"), std::string::npos);
 }
 
 TEST(Experiment, RejectsUnknownMethods) {
