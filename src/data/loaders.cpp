@@ -230,9 +230,16 @@ class ZeekSource {
       if (target.empty()) {
         target = std::move(given);
       } else {
-        require(given == target, "{}:{}: a repeated header lists other {} than the first ({} instead of {})",
-                source_name(), reader_->line_number(), key, short_text(fmt::format("{}", fmt::join(given, " "))),
-                short_text(fmt::format("{}", fmt::join(target, " "))));
+        if (given != target) {
+          size_t i = 0;
+          while (i < given.size() && i < target.size() && given[i] == target[i]) ++i;
+          const char* what = key == "#fields" ? "field" : "type";
+          fail("{}:{}: a repeated header lists other {} than the first: {} {} is {} where the first header had {} ({} "
+               "{}s against {}; split the log where its columns change)",
+               source_name(), reader_->line_number(), key, what, i + 1,
+               i < given.size() ? short_text(given[i]) : std::string("missing"),
+               i < target.size() ? short_text(target[i]) : std::string("none"), given.size(), what, target.size());
+        }
       }
     }
     // #set_separator (sets are dropped), #path, #open, #close and comments: nothing to do.

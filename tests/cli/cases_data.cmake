@@ -40,3 +40,16 @@ metaids_cli_case(csv_unterminated_quote 1 "^metaids: error: .*unterminated-quote
   experiment --config ${_csv}/quote.config.json --data ${_csv} --out experiment-out --quiet)
 metaids_cli_case(csv_truncated_gzip 1 "^metaids: error: .*truncated.csv.gz: the gzip data ends early, in line [0-9]+ \\(the file is truncated"
   experiment --config ${_csv}/truncated.config.json --data ${_csv} --out experiment-out --quiet)
+# The objective's terms and the tree baselines' tuning: bad values are one line, before any data is read.
+set(_train train --config ${CMAKE_SOURCE_DIR}/configs/cicids2017.json --data ${CMAKE_SOURCE_DIR} --algorithm maml --out train-out.mids)
+metaids_cli_case(train_negative_gradient_penalty 2 "^metaids: error: --gradient-penalty: Value -1 not in range" ${_train} --gradient-penalty -1)
+metaids_cli_case(train_negative_weight_decay 2 "^metaids: error: --weight-decay: Value -0.5 not in range" ${_train} --weight-decay -0.5)
+metaids_cli_case(train_nan_gradient_penalty nonzero "^metaids: error: --weight-decay and --gradient-penalty must be numbers" ${_train} --gradient-penalty nan)
+metaids_cli_case(experiment_zero_tuning_episodes 2 "^metaids: error: --tuning-episodes must be in \\[1, 100000\\], got 0" ${_experiment} --tuning-episodes 0)
+metaids_cli_case(experiment_unknown_method_lists_forest 2 "known: .*random_forest,xgboost" ${_experiment} --methods forest)
+# Configs that name a wrong benign order or Zeek logs that are not Zeek logs: one line naming the problem.
+set(_zeek ${CMAKE_SOURCE_DIR}/tests/data/zeek)
+metaids_cli_case(config_bad_benign_order 1 "^metaids: error: .*bad-benign-order.config.json: config: 'split.benign_order' must be \"time\" or \"row\""
+  experiment --config ${_zeek}/bad-benign-order.config.json --data ${_zeek} --out experiment-out --quiet)
+metaids_cli_case(zeek_changed_fields 1 "^metaids: error: .*changed-fields.log:17: a repeated header lists other #fields"
+  experiment --config ${_zeek}/changed-fields.config.json --data ${_zeek} --out experiment-out --quiet)
