@@ -144,6 +144,13 @@ void CsvReader::fail_too_many_fields() const {
 }
 
 bool CsvReader::next_record(std::vector<std::string_view>& fields) {
+  // Two instantiations, so that the quote test costs nothing when it is off and the CSV path
+  // is the one it was before the switch existed.
+  return quoting_ ? next_record_impl<true>(fields) : next_record_impl<false>(fields);
+}
+
+template <bool kQuoting>
+bool CsvReader::next_record_impl(std::vector<std::string_view>& fields) {
   for (;;) {
     if (first_record_) {
       // Skip a UTF-8 byte-order mark once we can see three bytes.
@@ -172,11 +179,10 @@ bool CsvReader::next_record(std::vector<std::string_view>& fields) {
     bool need_more = false;
     size_t open_quote = std::string_view::npos;  // where a quoted field still open began
     const size_t max_fields = limits_.max_fields;
-    const bool quoting = quoting_;
     size_t field_count = 0;  // spans_.size(), kept in a register (the check is per field)
     spans_.clear();
     for (;;) {
-      if (quoting && p < size && data[p] == '"') {
+      if (kQuoting && p < size && data[p] == '"') {
         // Quoted field: runs to the closing quote; "" is an escaped quote.
         any_quoted = true;
         bool unescape = false;

@@ -66,6 +66,8 @@ class CsvReader {
 
  private:
   struct Input;
+  template <bool kQuoting>
+  bool next_record_impl(std::vector<std::string_view>& fields);
   bool refill();  // moves the unconsumed tail to the front and reads more; false at EOF
   // The line of byte `offset` of the current data (the record being parsed starts at line_).
   uint64_t line_at(size_t record_start, size_t offset) const;

@@ -699,10 +699,9 @@ class TableBuilder {
 
 bool is_data_file(const std::filesystem::path& p, DataFormat format) {
   const std::string name = p.filename().string();
-  static const std::initializer_list<const char*> csv{".csv", ".csv.gz", ".txt", ".txt.gz"};
-  static const std::initializer_list<const char*> zeek{".log", ".log.gz", ".labeled", ".json", ".json.gz"};
-  for (const char* suffix : format == DataFormat::zeek ? zeek : csv) {
-    const std::string_view s(suffix);
+  static const std::vector<std::string_view> csv{".csv", ".csv.gz", ".txt", ".txt.gz"};
+  static const std::vector<std::string_view> zeek{".log", ".log.gz", ".labeled", ".json", ".json.gz"};
+  for (const std::string_view s : format == DataFormat::zeek ? zeek : csv) {
     if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) return true;
   }
   return false;
