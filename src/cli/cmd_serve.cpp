@@ -1,5 +1,6 @@
 // `metaids serve`: the detection service (docs/service.md): score and adapt over HTTP, model
 // versions under --state, the analyst's console, what sensors follow (detect --model-url).
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -51,6 +52,11 @@ void run(const ServeOptions& o) {
   require_usage(o.threads >= 1 && o.threads <= 1024, "--threads must be 1 to 1024");
   serve::HttpOptions http;
   serve::parse_listen(o.listen, http.host, http.port);
+  // Every adaptation copies and encodes a model of a few hundred kilobytes: with glibc's default
+  // those buffers are fresh mmap()s, and their page faults cost about as much as the work. Keep
+  // them on the heap.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
 
   std::mutex log_mutex;
   auto log = [&log_mutex, quiet = o.quiet](const std::string& line) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t kMaxLogEvents = 1000;
+constexpr size_t kMaxLogEvents = 200;
 
 void fsync_path(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -71,19 +72,18 @@ VersionStore::VersionStore(Options options, Log log) : options_(std::move(option
   std::error_code ec;
   fs::create_directories(options_.dir / "versions", ec);
   require(!ec, "cannot create the state directory {}: {}", (options_.dir / "versions").string(), ec.message());
+  writer_ = std::thread([this] { writer(); });
+  std::lock_guard lock(mutex_);
   read_index();
-  if (options_.sync == Sync::background) syncer_ = std::thread([this] { syncer(); });
 }
 
 VersionStore::~VersionStore() {
-  if (syncer_.joinable()) {
-    {
-      std::lock_guard lock(sync_mutex_);
-      stopping_ = true;
-    }
-    sync_wake_.notify_all();
-    syncer_.join();
+  {
+    std::lock_guard lock(sync_mutex_);
+    stopping_ = true;
   }
+  sync_wake_.notify_all();
+  writer_.join();  // writes and syncs what is queued first
 }
 
 void VersionStore::read_index() {
@@ -99,6 +99,7 @@ void VersionStore::read_index() {
     for (const auto& e : j.at("versions")) entries.push_back(VersionEntry::from_json(e));
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
     entries_ = std::move(entries);
+    last_seq_ = entries_.empty() ? 0 : entries_.back().seq;
     current_ = j.value("current", std::string());
     if (j.contains("log") && j["log"].is_array()) events_ = j["log"];
   } catch (const std::exception& e) {
@@ -133,6 +134,7 @@ void VersionStore::rebuild_from_files() {
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
   entries_ = std::move(found);
+  last_seq_ = entries_.empty() ? 0 : entries_.back().seq;
   if (!entries_.empty()) {
     current_ = entries_.back().version;
     log_(fmt::format("serve: found {} version file(s) without an index; the newest, {}, is current",
@@ -183,12 +185,10 @@ std::optional<VersionStore::Loaded> VersionStore::resume(const std::function<voi
   return std::nullopt;
 }
 
-void VersionStore::write_file(const fs::path& path, std::string_view bytes) {
-  if (options_.sync == Sync::always) {
-    write_file_atomically(path, bytes);
-    return;
-  }
-  // A unique temporary beside the target, renamed over it; fsynced later by the syncer.
+namespace {
+
+// A unique temporary beside the target, renamed over it (no fsync: the writer does that).
+void write_and_rename(const fs::path& path, std::string_view bytes) {
   std::string temp = (path.parent_path() / ("." + path.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
   require(fd >= 0, "cannot create a temporary file in {}: {}", path.parent_path().string(), std::strerror(errno));
@@ -210,50 +210,119 @@ void VersionStore::write_file(const fs::path& path, std::string_view bytes) {
     ::unlink(temp.c_str());
     fail("cannot write {}: {}", path.string(), std::strerror(saved));
   }
-  {
-    std::lock_guard lock(sync_mutex_);
-    unsynced_.insert(path);
-    unsynced_.insert(path.parent_path());
-  }
-  sync_wake_.notify_all();
 }
 
-void VersionStore::syncer() {
+}  // namespace
+
+std::uint64_t VersionStore::enqueue_locked(WriteJob job) {
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(sync_mutex_);
+    job.ticket = ticket = ++enqueued_;
+    jobs_.push_back(std::move(job));
+  }
+  sync_wake_.notify_all();
+  return ticket;
+}
+
+void VersionStore::wait_for(std::uint64_t ticket, bool synced) {
+  std::unique_lock lock(sync_mutex_);
+  if (synced) sync_requested_ = std::max(sync_requested_, ticket);
+  sync_wake_.notify_all();
+  done_.wait(lock, [&] { return (synced ? synced_ : written_) >= ticket; });
+}
+
+void VersionStore::writer() {
+  // Writes jobs in order (version file, then the index that names it, then pruned files
+  // removed), off the request path. fsync() waits for the file system's journal, and so does a
+  // file created or renamed during it: syncing while adaptations followed each other made some
+  // of them wait 5-25 ms. In `background` mode the writer therefore syncs when the writes pause
+  // (kQuiet), at most kMaxDelay after the first unsynced one, or when someone waits for it.
+  constexpr auto kQuiet = std::chrono::milliseconds(100);
+  constexpr auto kMaxDelay = std::chrono::milliseconds(1000);
+  std::set<fs::path> dirty;
+  std::uint64_t written = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_dirty;
   std::unique_lock lock(sync_mutex_);
   while (true) {
-    sync_wake_.wait(lock, [this] { return stopping_ || !unsynced_.empty(); });
-    if (!stopping_) sync_wake_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; });
-    std::set<fs::path> paths;
-    paths.swap(unsynced_);
-    const bool stop = stopping_;
-    lock.unlock();
-    // Files before their directories (a directory's path sorts before its files: sync in reverse).
-    for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
+    if (!jobs_.empty()) {
+      WriteJob job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
       try {
-        fsync_path(*it);
+        if (!job.file.empty()) write_and_rename(job.file, *job.bytes);
+        if (!job.index.empty()) write_and_rename(options_.dir / "index.json", job.index);
+        for (const auto& removed : job.remove) {
+          std::error_code ec;
+          fs::remove(removed, ec);
+          dirty.erase(removed);
+        }
       } catch (const std::exception& e) {
-        log_(fmt::format("serve: {}", e.what()));
+        ++write_errors_;
+        log_(fmt::format("serve: error: {} (the version stays in memory but may not survive a restart)", e.what()));
       }
+      if (!job.file.empty()) dirty.insert(job.file);
+      if (!job.index.empty()) dirty.insert(options_.dir / "index.json");
+      dirty.insert(options_.dir / "versions");
+      dirty.insert(options_.dir);
+      if (!first_dirty) first_dirty = std::chrono::steady_clock::now();
+      written = job.ticket;
+      lock.lock();
+      written_ = written;
+      done_.notify_all();
+      continue;
     }
-    lock.lock();
-    if (stop && unsynced_.empty()) return;
+    const bool must_sync = options_.sync == Sync::always || sync_requested_ > synced_ || stopping_;
+    if (!dirty.empty()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!must_sync && now - *first_dirty < kMaxDelay) {
+        const std::uint64_t before = enqueued_;
+        sync_wake_.wait_for(lock, kQuiet);
+        if (enqueued_ != before || sync_requested_ > synced_ || stopping_) continue;  // more writes, or asked
+      }
+      std::set<fs::path> paths;
+      paths.swap(dirty);
+      first_dirty.reset();
+      lock.unlock();
+      // Files before their directories (a directory's path sorts before its files).
+      for (auto it = paths.rbegin(); it != paths.rend(); ++it) {
+        try {
+          fsync_path(*it);
+        } catch (const std::exception& e) {
+          ++write_errors_;
+          log_(fmt::format("serve: error: {}", e.what()));
+        }
+      }
+      lock.lock();
+      synced_ = written;
+      done_.notify_all();
+      continue;
+    }
+    synced_ = written_;
+    done_.notify_all();
+    if (stopping_) return;
+    sync_wake_.wait(lock, [this] { return stopping_ || !jobs_.empty() || sync_requested_ > synced_; });
   }
 }
 
 void VersionStore::sync_now() {
-  std::set<fs::path> paths;
+  std::uint64_t ticket = 0;
   {
     std::lock_guard lock(sync_mutex_);
-    paths.swap(unsynced_);
+    ticket = enqueued_;
   }
-  for (auto it = paths.rbegin(); it != paths.rend(); ++it) fsync_path(*it);
+  wait_for(ticket, true);
 }
 
 void VersionStore::write_index_locked() {
   nlohmann::json versions = nlohmann::json::array();
   for (const auto& e : entries_) versions.push_back(e.to_json());
   const nlohmann::json index = {{"format", 1}, {"current", current_}, {"versions", versions}, {"log", events_}};
-  write_file(options_.dir / "index.json", index.dump(1) + "\n");
+  WriteJob job;
+  job.index = index.dump(1) + "\n";
+  job.remove = std::move(pending_removals_);
+  pending_removals_.clear();
+  enqueue_locked(std::move(job));
 }
 
 void VersionStore::log_event_locked(const std::string& action, const std::string& version, const std::string& detail) {
@@ -264,56 +333,68 @@ void VersionStore::log_event_locked(const std::string& action, const std::string
 }
 
 void VersionStore::prune_locked() {
-  size_t kept = static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return !e.pruned; }));
-  for (auto& e : entries_) {
-    if (kept <= options_.keep) break;
-    if (e.pruned || e.version == current_) continue;
-    std::error_code ec;
-    fs::remove(options_.dir / e.file, ec);
-    e.pruned = true;
+  // The oldest versions beyond `keep` leave the disk and the index (which stays small, so that
+  // rewriting it with every version costs little); the current one always stays.
+  size_t kept = entries_.size();
+  for (auto it = entries_.begin(); it != entries_.end() && kept > options_.keep;) {
+    if (it->version == current_) {
+      ++it;
+      continue;
+    }
+    pending_removals_.push_back(options_.dir / it->file);
+    pruned_.insert(it->version);
+    it = entries_.erase(it);
     --kept;
   }
 }
 
 VersionEntry VersionStore::add(std::string_view bytes, const std::string& event, const std::string& label,
                                const std::string& parent) {
-  std::lock_guard lock(mutex_);
+  std::uint64_t ticket = 0;
   VersionEntry e;
-  e.seq = entries_.empty() ? 1 : entries_.back().seq + 1;
-  e.sha256 = model::sha256_hex(bytes);
-  e.version = e.sha256.substr(0, 12);
-  e.file = fmt::format("versions/{:06d}-{}.mids", e.seq, e.version);
-  e.size = bytes.size();
-  e.created = now_iso();
-  e.event = event;
-  e.label = label;
-  e.parent = parent;
-  write_file(options_.dir / e.file, bytes);
-  const std::vector<VersionEntry> entries_before = entries_;
-  const std::string current_before = current_;
-  const nlohmann::json events_before = events_;
-  entries_.push_back(e);
-  current_ = e.version;
-  log_event_locked(event, e.version, label.empty() ? std::string() : "label " + label);
-  prune_locked();
-  try {
-    write_index_locked();
-  } catch (...) {
-    entries_ = entries_before;
-    current_ = current_before;
-    events_ = events_before;
-    std::error_code ec;
-    fs::remove(options_.dir / e.file, ec);
-    throw;
+  {
+    std::lock_guard lock(mutex_);
+    e.seq = (entries_.empty() ? last_seq_ : std::max(last_seq_, entries_.back().seq)) + 1;
+    last_seq_ = e.seq;
+    e.sha256 = model::sha256_hex(bytes);
+    e.version = e.sha256.substr(0, 12);
+    e.file = fmt::format("versions/{:06d}-{}.mids", e.seq, e.version);
+    e.size = bytes.size();
+    e.created = now_iso();
+    e.event = event;
+    e.label = label;
+    e.parent = parent;
+    entries_.push_back(e);
+    current_ = e.version;
+    log_event_locked(event, e.version, label.empty() ? std::string() : "label " + label);
+    prune_locked();
+    nlohmann::json versions = nlohmann::json::array();
+    for (const auto& v : entries_) versions.push_back(v.to_json());
+    WriteJob job;
+    job.file = options_.dir / e.file;
+    job.bytes = std::make_shared<const std::string>(bytes);
+    job.index = nlohmann::json{{"format", 1}, {"current", current_}, {"versions", versions}, {"log", events_}}.dump(1) + "\n";
+    job.remove = std::move(pending_removals_);
+    pending_removals_.clear();
+    ticket = enqueue_locked(std::move(job));
   }
+  if (options_.sync == Sync::always) wait_for(ticket, true);
   return e;
 }
 
-VersionStore::Loaded VersionStore::load(const std::string& version) const {
+VersionStore::Loaded VersionStore::load(const std::string& version) {
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(sync_mutex_);
+    ticket = enqueued_;
+  }
+  wait_for(ticket, false);  // the file may still be in the write queue
   std::lock_guard lock(mutex_);
   const VersionEntry* e = find_locked(version);
+  if (e == nullptr && (pruned_.count(version) != 0 || (version.size() == 64 && pruned_.count(version.substr(0, 12)) != 0)))
+    throw RequestError(410, fmt::format("version {} was removed (only the last {} versions are kept)", version,
+                                        options_.keep));
   if (e == nullptr) throw RequestError(404, fmt::format("no version {} in this service's state", version));
-  if (e->pruned) throw RequestError(410, fmt::format("version {} was removed (only the last versions are kept)", version));
   Loaded loaded;
   loaded.entry = *e;
   try {
@@ -327,20 +408,18 @@ VersionStore::Loaded VersionStore::load(const std::string& version) const {
 }
 
 void VersionStore::set_current(const std::string& version, const std::string& reason) {
-  std::lock_guard lock(mutex_);
-  const VersionEntry* e = find_locked(version);
-  require(e != nullptr, "no version {}", version);
-  const std::string before = current_;
-  const nlohmann::json events_before = events_;
-  current_ = e->version;
-  log_event_locked(reason, current_, "from " + before);
-  try {
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const VersionEntry* e = find_locked(version);
+    require(e != nullptr, "no version {}", version);
+    const std::string before = current_;
+    current_ = e->version;
+    log_event_locked(reason, current_, "from " + before);
     write_index_locked();
-  } catch (...) {
-    current_ = before;
-    events_ = events_before;
-    throw;
+    ticket = last_ticket();
   }
+  if (options_.sync == Sync::always) wait_for(ticket, true);
 }
 
 std::string VersionStore::current() const {

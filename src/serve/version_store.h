@@ -12,16 +12,22 @@
 // fails is logged and skipped for the newest good one before it. A lost or unreadable index is
 // rebuilt from the files, whose names carry their checksum.
 //
-// Durability (`Sync`): `always` fsyncs the file, the index and the directory before add()
-// returns (about 12 ms a version on the CI machine's disk); `background` returns once the files
-// are renamed into place (a crash of the process loses nothing) and a thread fsyncs them within
-// ~100 ms (a power cut in that window can lose the last versions; resume() then finds the
-// newest one that is whole).
+// Writes are made by one writer thread, in order, off the request path: add() returns once
+// the version is recorded in memory and queued (load() waits for the queue, so a version can
+// be read back at once). Durability (`Sync`): `background` fsyncs the files when the writes
+// pause for 100 ms, at most a second after (a crash of the process in the few milliseconds
+// before a file is renamed into place, or a power cut before the fsync, loses the last
+// versions; resume() then finds the newest one that is whole); `always` makes add() and
+// set_current() wait until the file, the index and the directory are fsynced (about 12-25 ms
+// a version on the CI machine's disk).
 //
 // Thread-safe: every method takes the store's lock.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <memory>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -46,7 +52,7 @@ struct VersionEntry {
   std::string event;    // initial | adapt | recovered
   std::string label;    // the class an adaptation taught
   std::string parent;   // the version it was made from
-  bool pruned = false;  // the file was removed (--keep-versions)
+  bool pruned = false;  // the file is gone (an index of an older metaids); such entries are skipped
   nlohmann::json to_json() const;
   static VersionEntry from_json(const nlohmann::json& json);
 };
@@ -80,11 +86,13 @@ class VersionStore {
                    const std::string& parent);
   // A version's bytes, checked against the SHA-256 in the index; `version` is 12 hex digits or
   // the full SHA-256. Throws RequestError 404 (unknown), 410 (pruned) or 409 (damaged).
-  Loaded load(const std::string& version) const;
-  // Makes a stored version current (a rollback), recorded in the log.
+  Loaded load(const std::string& version);
+  // Makes a stored version current (a rollback), recorded in the log (the last 200 events).
   void set_current(const std::string& version, const std::string& reason);
 
   std::string current() const;
+  // Writes that failed (logged; the version stays in memory and in the index).
+  std::uint64_t write_errors() const { return write_errors_.load(); }
   std::vector<VersionEntry> entries() const;
   nlohmann::json log() const;
   const std::filesystem::path& dir() const { return options_.dir; }
@@ -92,27 +100,45 @@ class VersionStore {
   void sync_now();
 
  private:
+  struct WriteJob {
+    std::filesystem::path file;  // a version file, or empty
+    std::shared_ptr<const std::string> bytes;
+    std::string index;  // the index to write after it, or empty
+    std::vector<std::filesystem::path> remove;  // pruned version files, removed after the index
+    std::uint64_t ticket = 0;
+  };
   void read_index();
   void rebuild_from_files();
   void write_index_locked();
-  void write_file(const std::filesystem::path& path, std::string_view bytes);
   void prune_locked();
   void log_event_locked(const std::string& action, const std::string& version, const std::string& detail);
   const VersionEntry* find_locked(const std::string& version) const;
-  void syncer();
+  std::uint64_t enqueue_locked(WriteJob job);
+  std::uint64_t last_ticket() {
+    std::lock_guard lock(sync_mutex_);
+    return enqueued_;
+  }
+  // Until job `ticket` is written (renamed into place), or synced too.
+  void wait_for(std::uint64_t ticket, bool synced);
+  void writer();
 
   Options options_;
   Log log_;
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;  // the entries, the current version, the log
   std::vector<VersionEntry> entries_;  // by seq
+  std::int64_t last_seq_ = 0;
   std::string current_;
+  std::set<std::string> pruned_;  // versions removed in this run (410 rather than 404)
+  std::vector<std::filesystem::path> pending_removals_;
   nlohmann::json events_ = nlohmann::json::array();
-  // background sync
+  // The writer thread and its queue (sync_mutex_ is taken after mutex_, never before).
   std::mutex sync_mutex_;
-  std::condition_variable sync_wake_;
-  std::set<std::filesystem::path> unsynced_;
+  std::condition_variable sync_wake_, done_;
+  std::deque<WriteJob> jobs_;
+  std::uint64_t enqueued_ = 0, written_ = 0, synced_ = 0, sync_requested_ = 0;
   bool stopping_ = false;
-  std::thread syncer_;
+  std::atomic<std::uint64_t> write_errors_{0};
+  std::thread writer_;
 };
 
 }  // namespace metaids::serve

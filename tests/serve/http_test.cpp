@@ -194,6 +194,7 @@ TEST_F(HttpTest, ConcurrentClientsScoreWhileAnotherAdapts) {
     clients.emplace_back([&] {
       httplib::Client c("127.0.0.1", port);
       c.set_keep_alive(true);
+      c.set_read_timeout(std::chrono::seconds(60));  // a loaded CI machine (sanitizers)
       while (!stop) {
         auto r = c.Post("/v1/score", auth(), csv, "text/csv");
         if (!r || r->status != 200 || json_of(r)["flows"] != 50) ++bad;
