@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A load run of `metaids serve` on loopback with wrk (Debian's): requests/s and latency
+# percentiles for scoring batches of 1 and 1000 flows (CSV) and for adaptation, on this
+# machine's cores, the load generator included. Prints wrk's reports and one summary line per
+# case. docs/performance.md ("The detection service") has the numbers and how they were made.
+#
+#   bench/serve_load.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build}"
+seconds="${2:-10}"
+metaids="$build/metaids"
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
+work="$(mktemp -d)"
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$metaids" synth --out "$work/mixed.pcap" --sessions 1500 --seed 7 --quiet
+"$metaids" flows --pcap "$work/mixed.pcap" --out "$work/mixed.csv" --quiet
+head -n 1001 "$work/mixed.csv" > "$work/batch1000.csv"
+head -n 2 "$work/mixed.csv" > "$work/batch1.csv"
+"$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions 20 --seed 8 --quiet
+"$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
+head -n 6 "$work/beacon.csv" > "$work/five.csv"
+[ "$(tail -n +2 "$work/batch1000.csv" | wc -l)" -eq 1000 ] || { echo "fewer than 1000 flows"; exit 1; }
+
+start() {
+  "$metaids" serve --state "$work/state-$1" --listen 127.0.0.1:0 2> "$work/serve-$1.log" &
+  server_pid=$!
+  port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve-$1.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  export TOKEN
+  TOKEN=$(cat "$work/state-$1/token")
+}
+stop() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; }
+run() {  # run NAME CONNECTIONS PATH BODY
+  local name="$1" connections="$2" path="$3" body="$4"
+  echo "== $name: wrk -t1 -c$connections -d${seconds}s"
+  BODY_FILE="$body" CONTENT_TYPE=text/csv wrk -t1 -c"$connections" -d"${seconds}s" --latency \
+    -s bench/serve/post.lua "http://127.0.0.1:$port$path" | tee "$work/$name.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$work/$name.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$work/$name.txt")
+  echo "summary: $name connections=$connections requests/s=$rps p50=$p50 p99=$p99"
+}
+
+start score
+curl -sf -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \
+  --data-binary @"$work/batch1000.csv" "http://127.0.0.1:$port/v1/score"
+run score1-c1 1 /v1/score "$work/batch1.csv"
+run score1-c4 4 /v1/score "$work/batch1.csv"
+run score1000-c2 2 /v1/score "$work/batch1000.csv"
+run score1000-c4 4 /v1/score "$work/batch1000.csv"
+stop
+start adapt
+run adapt-c1 1 "/v1/adapt?label=C2%20beacon" "$work/five.csv"
+versions=$(curl -sf "http://127.0.0.1:$port/v1/model" | jq '.versions[0].seq')
+size=$(curl -sf "http://127.0.0.1:$port/v1/model/file" | wc -c)
+echo "summary: adapt made $versions versions; the last model file is $size bytes"
+stop
