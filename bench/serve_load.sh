@@ -2,7 +2,8 @@
 # A load run of `metaids serve` on loopback with wrk (Debian's): requests/s and latency
 # percentiles for scoring batches of 1 and 1000 flows (CSV) and for adaptation, on this
 # machine's cores, the load generator included. Prints wrk's reports and one summary line per
-# case. docs/performance.md ("The detection service") has the numbers and how they were made.
+# case, with the server's CPU time per request (from /proc: what other load on the machine does
+# not change). docs/performance.md ("The detection service") has the numbers and how they were made.
 #
 #   bench/serve_load.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -44,13 +45,20 @@ stop() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; }
 run() {  # run NAME CONNECTIONS PATH BODY
   local name="$1" connections="$2" path="$3" body="$4"
   echo "== $name: wrk -t1 -c$connections -d${seconds}s"
+  local ticks_before ticks_after
+  ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
   BODY_FILE="$body" CONTENT_TYPE=text/csv wrk -t1 -c"$connections" -d"${seconds}s" --latency \
     -s bench/serve/post.lua "http://127.0.0.1:$port$path" | tee "$work/$name.txt"
-  local rps p50 p99
+  ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+  local rps p50 p99 requests cpu
+  requests=$(awk '/requests in/ {print $1}' "$work/$name.txt")
+  # The server's CPU time per request (user + system): what the machine's load does not change.
+  cpu=$(awk -v t=$((ticks_after - ticks_before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.3f", t * 1000 / hz / n }')
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$work/$name.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$work/$name.txt")
-  echo "summary: $name connections=$connections requests/s=$rps p50=$p50 p99=$p99"
+  echo "summary: $name connections=$connections requests/s=$rps p50=$p50 p99=$p99 server_cpu_ms_per_request=$cpu"
 }
 
 start score
