@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libxgboost-dev libcpp-httplib-dev libssl-dev
   python3 python3-numpy python3-torch python3-matplotlib libopenblas0-pthread
   tcpreplay iproute2 clang libclang-rt-14-dev systemd logrotate groff-base
+  curl jq wrk chromium
 )
 missing=()
 for p in "${packages[@]}"; do
