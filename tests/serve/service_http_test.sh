@@ -7,10 +7,10 @@
 #     answered in milliseconds (TCP_NODELAY);
 #  3. rollback to the first version; SIGTERM (exit 143); a restart resumes the version in force;
 #     a damaged version file is skipped for the newest good one.
-# Exit 77 (ctest: skipped) without curl.
+# Exit 77 (ctest: skipped) without curl, jq or python3.
 set -euo pipefail
 metaids="${1:?usage: service_http_test.sh METAIDS_BINARY}"
-command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+for tool in curl jq python3; do command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }; done
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
