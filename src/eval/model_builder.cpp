@@ -34,10 +34,7 @@ Matrix<float> columns_of(const meta::LabelledView& table, const std::vector<std:
 }  // namespace
 
 data::DatasetSchema experiment_schema(const data::ExperimentConfig& config) {
-  static const std::vector<std::string> presets{"cicflowmeter", "nslkdd", "kddcup99", "cicids2017", "cicids2018", "nsl-kdd",
-                                                "kdd99"};
-  if (std::find(presets.begin(), presets.end(), config.schema) != presets.end())
-    return data::schema_by_name_or_file(config.schema);
+  if (data::is_schema_preset(config.schema)) return data::schema_by_name_or_file(config.schema);
   std::filesystem::path p(config.schema);
   if (p.is_relative()) p = config.config_dir / p;
   return data::load_schema_file(p);
