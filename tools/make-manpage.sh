@@ -255,7 +255,7 @@ metaids detect \-i eth0 \-\-model /var/lib/metaids/site.mids \-w /var/log/metaid
 .BR logrotate (8).
 The documentation in the source tree's
 .I docs/
-directory: flow\-features.md, outputs.md, security.md, service.md, performance.md.
+directory: flow\-features.md, outputs.md, security.md, packaging.md, performance.md.
 EOF
 } > "$page"
 

@@ -43,7 +43,7 @@ struct LiveCaptureOptions {
   std::string bpf;
   std::string bpf_file;  // -F: the filter read from a file
   int snaplen = 262144;
-  int buffer_size = 16 << 20;
+  int buffer_size = 64 << 20;  // as flow::LiveOptions (docs/performance.md, "kernel drops at 1 Mpps")
   bool immediate = false;
   bool no_promiscuous = false;
   std::string drop_user;

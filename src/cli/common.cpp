@@ -58,7 +58,10 @@ void LiveCaptureOptions::add_to(CLI::App& cmd, bool with_interface) {
   cmd.add_option("-F", bpf_file, "Read the BPF filter from this file (as tcpdump -F)");
   cmd.add_option("--snaplen,-s", snaplen, "Bytes captured per packet (live)")->capture_default_str();
   cmd.add_option("--buffer-size,-B", buffer_size, "Kernel capture buffer in bytes (live)")->capture_default_str();
-  cmd.add_flag("--immediate", immediate, "Deliver packets as they arrive (live)");
+  cmd.add_flag("--immediate", immediate,
+               "Deliver each packet at once instead of in blocks (live). On an interface with offloads on, libpcap "
+               "then gives every packet a slot of --snaplen bytes (at most 64 KiB) in the buffer: turn them off "
+               "(ethtool -K IF gro off lro off tso off gso off) or lower --snaplen, else it drops (docs/performance.md)");
   cmd.add_flag("--no-promiscuous,-p", no_promiscuous, "Do not put the interface in promiscuous mode (live)");
   cmd.add_option("--drop-privileges,-Z", drop_user, "User to switch to after opening the interface")
       ->each([this](const std::string&) { drop_given = true; });

@@ -89,7 +89,7 @@ struct LiveOptions {
   std::string interface;
   std::string bpf_filter;
   int snaplen = 262144;
-  int buffer_size_bytes = 16 << 20;  // the kernel ring: 16 MiB (libpcap's 2 MiB drops bursts)
+  int buffer_size_bytes = 64 << 20;  // the kernel ring: 64 MiB (docs/performance.md, "kernel drops at 1 Mpps")
   bool immediate = false;
   bool promiscuous = true;
   std::string drop_privileges_user = kKeepPrivileges;  // after the device is opened
