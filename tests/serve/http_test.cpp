@@ -167,7 +167,7 @@ TEST_F(HttpTest, SlowClientsTimeOutAndDoNotStallTheOthers) {
   // One worker is left: answered at once.
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(client().Get("/healthz")->status, 200);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500));  // not a timeout's wait
   // Now every worker is held by a slow client: the next request waits for their timeout only.
   slow.push_back(slow_client(port));
   const auto t1 = std::chrono::steady_clock::now();
