@@ -152,7 +152,8 @@ void register_serve(CLI::App& parent) {
   cmd->add_option("--token-file", o->token_file,
                   "File holding the bearer token (not readable by others; default: STATE/token, made if missing)");
   cmd->add_option("--sync", o->sync,
-                  "When versions reach the disk: 'background' (within ~0.1 s of the answer) or 'always' (before it)")
+                  "When versions are fsynced: 'background' (when writes pause, within a second) or 'always' (before "
+                  "the answer)")
       ->capture_default_str();
   cmd->add_option("--keep-versions", o->keep_versions, "Version files kept (older ones removed)")->capture_default_str();
   cmd->add_option("--max-body", o->max_body_mib, "Largest request body, MiB")->capture_default_str();
