@@ -9,7 +9,7 @@ packages=(
   libeigen3-dev libxsmm-dev libpcap-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev libxgboost-dev libcpp-httplib-dev libssl-dev
   python3 python3-numpy python3-torch python3-matplotlib libopenblas0-pthread
-  tcpreplay iproute2 clang libclang-rt-14-dev systemd logrotate groff-base
+  tcpreplay iproute2 clang libclang-rt-14-dev systemd logrotate groff-base ethtool
   curl jq wrk chromium
 )
 missing=()
