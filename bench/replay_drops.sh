@@ -58,21 +58,8 @@ settings=(
   "detect --immediate --snaplen 2048|detect|--immediate --snaplen 2048|on"
 )
 
-ns="metaids-drops-$$"
-work=$(mktemp -d)
-capture_pid=""
-cleanup() {
-  [ -n "$capture_pid" ] && kill "$capture_pid" 2> /dev/null || true
-  ip netns del "$ns" 2> /dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-in_ns() { ip netns exec "$ns" "$@"; }
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-in_ns ip link add mcap type veth peer name mreplay
-in_ns ip link set mcap up
-in_ns ip link set mreplay up
+. "$(dirname "$0")/../tests/common/netns.sh"
+netns_up metaids-drops
 
 cpus=$(nproc)
 replay_pin=()

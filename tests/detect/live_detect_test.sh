@@ -16,21 +16,8 @@ skip() { echo "SKIP: $*"; exit 77; }
 command -v ip >/dev/null || skip "ip (iproute2) not installed"
 command -v tcpreplay >/dev/null || skip "tcpreplay not installed"
 
-ns="metaids-detect-$$"
-work="$(mktemp -d)"
-detect_pid=""
-cleanup() {
-  [ -n "$detect_pid" ] && kill "$detect_pid" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns" || skip "cannot create a network namespace here"
-in_ns() { ip netns exec "$ns" "$@"; }
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-in_ns ip link add mcap type veth peer name mreplay
-in_ns ip link set mcap up
-in_ns ip link set mreplay up
+. "$(dirname "$0")/../common/netns.sh"
+netns_up metaids-detect
 
 # DNS only: UDP flows that end by the flow timeout alone. Every flow alerts (threshold below
 # any margin), so the EVE file shows exactly which flows were scored.
@@ -40,7 +27,7 @@ eve="$work/eve.json"
 
 ip netns exec "$ns" "$metaids" detect --interface mcap --immediate --flow-timeout 1 --threshold -1e30 \
   --out "$eve" --pidfile "$work/detect.pid" 2> "$work/detect.log" &
-detect_pid=$!
+capture_pid=$!
 sleep 1.5
 [ -s "$work/detect.pid" ] || { echo "no pid file"; cat "$work/detect.log"; exit 1; }
 
@@ -54,7 +41,7 @@ echo "flows in the capture: $flows_expected; alerts written 3 s after the replay
 
 # 2. Log rotation.
 mv "$eve" "$eve.1"
-kill -HUP "$detect_pid"
+kill -HUP "$capture_pid"
 sleep 0.5
 in_ns tcpreplay --intf1=mreplay --topspeed "$work/dns.pcap" > "$work/replay.log" 2>&1
 sleep 3
@@ -65,10 +52,10 @@ rotated=$(wc -l < "$eve.1")
 # 3. SIGTERM with flows still open: they are written, the last line is whole, status 143.
 in_ns tcpreplay --intf1=mreplay --topspeed "$work/dns.pcap" > "$work/replay.log" 2>&1
 before_stop=$(wc -l < "$eve")
-kill -TERM "$detect_pid"
+kill -TERM "$capture_pid"
 rc=0
-wait "$detect_pid" || rc=$?
-detect_pid=""
+wait "$capture_pid" || rc=$?
+capture_pid=""
 cat "$work/detect.log"
 [ "$rc" -eq 143 ] || { echo "FAIL: expected exit status 143 after SIGTERM, got $rc"; exit 1; }
 after_stop=$(wc -l < "$eve")

@@ -11,22 +11,8 @@ command -v ip >/dev/null || skip "ip (iproute2) not installed"
 command -v tcpreplay >/dev/null || skip "tcpreplay not installed"
 command -v python3 >/dev/null || skip "python3 not installed"
 
-ns="metaids-live-$$"
-work="$(mktemp -d)"
-capture_pid=""
-cleanup() {
-  [ -n "$capture_pid" ] && kill "$capture_pid" 2>/dev/null || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns" || skip "cannot create a network namespace here"
-in_ns() { ip netns exec "$ns" "$@"; }
-# No IPv6 autoconfiguration or other chatter on the test link.
-in_ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-in_ns ip link add mcap type veth peer name mreplay
-in_ns ip link set mcap up
-in_ns ip link set mreplay up
+. "$(dirname "$0")/../common/netns.sh"
+netns_up metaids-live
 
 "$metaids" synth --out "$work/trace.pcap" --truth "$work/truth.csv" --sessions 60 --duration 2 --seed 11 --quiet
 "$metaids" flows --pcap "$work/trace.pcap" --out "$work/offline.csv" --quiet
