@@ -251,7 +251,13 @@ void VersionStore::writer() {
       lock.unlock();
       try {
         if (!job.file.empty()) write_and_rename(job.file, *job.bytes);
-        if (!job.index.empty()) write_and_rename(options_.dir / "index.json", job.index);
+        if (job.has_index) {
+          nlohmann::json versions = nlohmann::json::array();
+          for (const auto& v : job.entries) versions.push_back(v.to_json());
+          const nlohmann::json index = {
+              {"format", 1}, {"current", job.current}, {"versions", versions}, {"log", job.events}};
+          write_and_rename(options_.dir / "index.json", index.dump(1) + "\n");
+        }
         for (const auto& removed : job.remove) {
           std::error_code ec;
           fs::remove(removed, ec);
@@ -262,7 +268,7 @@ void VersionStore::writer() {
         log_(fmt::format("serve: error: {} (the version stays in memory but may not survive a restart)", e.what()));
       }
       if (!job.file.empty()) dirty.insert(job.file);
-      if (!job.index.empty()) dirty.insert(options_.dir / "index.json");
+      if (job.has_index) dirty.insert(options_.dir / "index.json");
       dirty.insert(options_.dir / "versions");
       dirty.insert(options_.dir);
       if (!first_dirty) first_dirty = std::chrono::steady_clock::now();
@@ -315,11 +321,11 @@ void VersionStore::sync_now() {
 }
 
 void VersionStore::write_index_locked() {
-  nlohmann::json versions = nlohmann::json::array();
-  for (const auto& e : entries_) versions.push_back(e.to_json());
-  const nlohmann::json index = {{"format", 1}, {"current", current_}, {"versions", versions}, {"log", events_}};
   WriteJob job;
-  job.index = index.dump(1) + "\n";
+  job.has_index = true;
+  job.entries = entries_;
+  job.current = current_;
+  job.events = events_;
   job.remove = std::move(pending_removals_);
   pending_removals_.clear();
   enqueue_locked(std::move(job));
@@ -368,12 +374,13 @@ VersionEntry VersionStore::add(std::string_view bytes, const std::string& event,
     current_ = e.version;
     log_event_locked(event, e.version, label.empty() ? std::string() : "label " + label);
     prune_locked();
-    nlohmann::json versions = nlohmann::json::array();
-    for (const auto& v : entries_) versions.push_back(v.to_json());
     WriteJob job;
     job.file = options_.dir / e.file;
     job.bytes = std::make_shared<const std::string>(bytes);
-    job.index = nlohmann::json{{"format", 1}, {"current", current_}, {"versions", versions}, {"log", events_}}.dump(1) + "\n";
+    job.has_index = true;
+    job.entries = entries_;
+    job.current = current_;
+    job.events = events_;
     job.remove = std::move(pending_removals_);
     pending_removals_.clear();
     ticket = enqueue_locked(std::move(job));

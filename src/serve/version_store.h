@@ -103,7 +103,11 @@ class VersionStore {
   struct WriteJob {
     std::filesystem::path file;  // a version file, or empty
     std::shared_ptr<const std::string> bytes;
-    std::string index;  // the index to write after it, or empty
+    // The index to write after it (made into JSON by the writer, off the request path).
+    bool has_index = false;
+    std::vector<VersionEntry> entries;
+    std::string current;
+    nlohmann::json events;
     std::vector<std::filesystem::path> remove;  // pruned version files, removed after the index
     std::uint64_t ticket = 0;
   };

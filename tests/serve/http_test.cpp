@@ -130,10 +130,19 @@ TEST_F(HttpTest, MetricsInPrometheusTextFormat) {
   start();
   client().Post("/v1/score", auth(), traffic().mixed, "text/csv");
   client().Post("/v1/score", "", "text/csv");  // 401
-  auto m = client().Get("/metrics");
-  ASSERT_EQ(m->status, 200);
-  EXPECT_EQ(m->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
-  const std::string& text = m->body;
+  // A request is counted after its answer is written: wait for the two to be counted.
+  std::string text, type;
+  for (int i = 0; i < 100; ++i) {
+    auto m = client().Get("/metrics");
+    ASSERT_EQ(m->status, 200);
+    text = m->body;
+    type = m->get_header_value("Content-Type");
+    if (text.find("endpoint=\"score\",code=\"4xx\"} 1") != std::string::npos &&
+        text.find("endpoint=\"score\",code=\"2xx\"} 1") != std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(type.rfind("text/plain; version=0.0.4", 0), 0u);
   for (const char* needle :
        {"# TYPE metaids_flows_scored_total counter", "metaids_alerts_total{class=\"", "metaids_unknown_total ",
         "metaids_adaptations_total 0", "metaids_model_info{version=\"", "# TYPE metaids_http_request_duration_seconds histogram",
