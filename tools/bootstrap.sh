@@ -24,6 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The console's browser test drives Debian's Chromium with playwright-core from the npm registry
+# (tests/serve/console_test.sh skips without it).
+if command -v npm >/dev/null && [ ! -d tests/serve/browser/node_modules/playwright-core ]; then
+  npm ci --prefix tests/serve/browser --no-audit --no-fund --loglevel=error \
+    || echo "bootstrap: npm ci failed; the console's browser test (serve.console) will be skipped"
+fi
+
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build build -j"$(nproc)"
 echo "bootstrap: built build/metaids"

@@ -65,22 +65,9 @@ void run(const ServeOptions& o) {
     fmt::print(stderr, "{}\n", escape_for_terminal(line));
   };
 
+  std::string token;  // --token-file is read before anything is loaded or written
+  if (!o.token_file.empty()) token = serve::read_token_file(o.token_file);
   std::filesystem::create_directories(o.state);
-  std::string token;
-  if (!o.token_file.empty()) {
-    token = serve::read_token_file(o.token_file);
-  } else {
-    const std::string path = (std::filesystem::path(o.state) / "token").string();
-    if (std::filesystem::exists(path)) {
-      token = serve::read_token_file(path);
-    } else {
-      token = serve::create_token_file(path);
-      log(fmt::format("serve: no --token-file: made a token in {} (mode 0600); clients send it as "
-                      "'Authorization: Bearer <token>'",
-                      path));
-    }
-  }
-  http.token = token;
   http.max_body = o.max_body_mib << 20;
   http.read_timeout_s = o.read_timeout_s;
   http.write_timeout_s = o.write_timeout_s;
@@ -110,6 +97,21 @@ void run(const ServeOptions& o) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   serve::Service service(options, log);
+  // A token made for the state directory comes after the model and the versions on disk have
+  // loaded, so a bad model is the one error reported and no token is made for a server that
+  // never starts.
+  if (token.empty()) {
+    const std::string path = (std::filesystem::path(o.state) / "token").string();
+    if (std::filesystem::exists(path)) {
+      token = serve::read_token_file(path);
+    } else {
+      token = serve::create_token_file(path);
+      log(fmt::format("serve: no --token-file: made a token in {} (mode 0600); clients send it as "
+                      "'Authorization: Bearer <token>'",
+                      path));
+    }
+  }
+  http.token = token;
   serve::HttpServer server(service, http);
   const int port = server.bind();
   PidFile pid(o.pidfile);
