@@ -85,7 +85,11 @@ void run(const AdaptOptions& o) {
     if (!o.category.empty()) description.category = o.category;
     if (o.severity > 0) description.severity = o.severity;
     const bool is_new = model::add_support(model, detect::transform_rows(model, raw), label, e, &description);
-    (is_new ? added : extended).push_back(fmt::format("{} ({} flows)", label, rows.size()));
+    const nlohmann::json& done = model.history.back();
+    const size_t duplicates = done.value("duplicates", size_t{0});
+    (is_new ? added : extended)
+        .push_back(fmt::format("{} ({} flows{})", label, done.value("flows", rows.size()),
+                               duplicates == 0 ? "" : fmt::format(", {} already in its support", duplicates)));
   }
   const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   model::save(o.out, model);

@@ -123,7 +123,8 @@ void DeployedState<S>::score(const Matrix<S>& x, Matrix<S>& logits, Vector<S>& n
 // The generic adaptation of the gradient learners (see deployment.h).
 template <typename S>
 DeployedState<S> MetaLearner<S>::deploy(const Vector<S>& phi, const Batch<S>& support, int classes,
-                                        const std::vector<int>& groups, Scratch<S>& scratch) const {
+                                        const std::vector<int>& groups, Scratch<S>& scratch,
+                                        const DeployedState<S>* /*previous*/) const {
   require(classes >= 2, "a deployed model needs at least 2 classes, got {}", classes);
   require(support.x.rows() == config_.inputs, "support set has {} features but the model expects {}", support.x.rows(),
           config_.inputs);
@@ -212,9 +213,11 @@ template void squared_distances<float>(const Matrix<float>&, const Matrix<float>
 template void squared_distances<double>(const Matrix<double>&, const Matrix<double>&, const Vector<double>&,
                                         Matrix<double>&);
 template DeployedState<float> MetaLearner<float>::deploy(const Vector<float>&, const Batch<float>&, int,
-                                                         const std::vector<int>&, Scratch<float>&) const;
+                                                         const std::vector<int>&, Scratch<float>&,
+                                                         const DeployedState<float>*) const;
 template DeployedState<double> MetaLearner<double>::deploy(const Vector<double>&, const Batch<double>&, int,
-                                                           const std::vector<int>&, Scratch<double>&) const;
+                                                           const std::vector<int>&, Scratch<double>&,
+                                                           const DeployedState<double>*) const;
 template Vector<float> MetaLearner<float>::adaptation_step_sizes(const Vector<float>&) const;
 template Vector<double> MetaLearner<double>::adaptation_step_sizes(const Vector<double>&) const;
 

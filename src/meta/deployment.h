@@ -75,6 +75,10 @@ class DeployedState {
   Vector<S> centroid_norms_;       // ‖c_g‖², cached
   std::vector<int> group_class_;
   Vector<S> group_scale_;
+  // ProtoNet: the support it was deployed on and its embeddings, for the next deploy() of a
+  // grown support (learner.h).
+  Matrix<S> support_x_;
+  Matrix<S> support_embeddings_;
 };
 
 // Prototype groups when none are given: one per class (group = label).

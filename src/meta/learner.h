@@ -127,9 +127,13 @@ class MetaLearner {
   // Adapts to a deployed model's support set: labels 0..classes-1, any number of classes (more
   // than the meta-trained outputs included); `groups` gives each column's prototype group
   // (0..G-1, every group within one class), or is empty for one group per class. The state
-  // scores flows from then on (meta/deployment.h).
+  // scores flows from then on (meta/deployment.h). `previous`, when given, is the state of the
+  // same model before its support grew: a learner may reuse what it computed for the support
+  // columns that are unchanged (ProtoNet: their embeddings), with results identical to
+  // computing them anew.
   virtual DeployedState<S> deploy(const Vector<S>& phi, const Batch<S>& support, int classes,
-                                  const std::vector<int>& groups, Scratch<S>& scratch) const;
+                                  const std::vector<int>& groups, Scratch<S>& scratch,
+                                  const DeployedState<S>* previous = nullptr) const;
 
  protected:
   // Per-parameter step sizes (θ's layout) of this learner's inner SGD at adaptation: α

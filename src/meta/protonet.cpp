@@ -1,5 +1,7 @@
 #include "meta/protonet.h"
 
+#include <cstring>
+
 #include "core/error.h"
 #include "meta/deployment.h"
 
@@ -97,7 +99,8 @@ Matrix<S> PrototypicalNetwork<S>::predict(const Adapted<S>& adapted, const Matri
 
 template <typename S>
 DeployedState<S> PrototypicalNetwork<S>::deploy(const Vector<S>& phi, const Batch<S>& support, int classes,
-                                                const std::vector<int>& groups, Scratch<S>& scratch) const {
+                                                const std::vector<int>& groups, Scratch<S>& scratch,
+                                                const DeployedState<S>* previous) const {
   require(classes >= 2, "a deployed model needs at least 2 classes, got {}", classes);
   require(support.x.rows() == this->config_.inputs, "support set has {} features but the model expects {}",
           support.x.rows(), this->config_.inputs);
@@ -109,7 +112,33 @@ DeployedState<S> PrototypicalNetwork<S>::deploy(const Vector<S>& phi, const Batc
   state.prototype_logits_ = true;
   state.network_ = std::make_shared<const nn::Mlp<S>>(this->network_.spec());
   state.theta_ = phi;
-  state.set_groups(this->network_.forward_into(phi, support.x, scratch.query), support.y, groups);
+  // The support's embeddings, block by block (a product's rounding may depend on its width, so
+  // the blocks are the same whatever was reused). Whole blocks whose columns and network are
+  // those of `previous` are copied from it.
+  constexpr Eigen::Index kBlock = 64;
+  const Eigen::Index n = support.x.cols();
+  const Eigen::Index d = support.x.rows();
+  Eigen::Index reused = 0;
+  if (previous != nullptr && previous->prototype_logits_ && previous->network_ != nullptr &&
+      previous->network_->spec().sizes == this->network_.spec().sizes &&
+      previous->network_->spec().hidden == this->network_.spec().hidden && previous->theta_.size() == phi.size() &&
+      std::memcmp(previous->theta_.data(), phi.data(), static_cast<size_t>(phi.size()) * sizeof(S)) == 0 &&
+      previous->support_x_.rows() == d && previous->support_embeddings_.cols() == previous->support_x_.cols()) {
+    const Eigen::Index k = std::min(previous->support_x_.cols(), n) / kBlock * kBlock;
+    if (k > 0 && std::memcmp(previous->support_x_.data(), support.x.data(), static_cast<size_t>(k * d) * sizeof(S)) == 0)
+      reused = k;
+  }
+  Matrix<S> embeddings(this->network_.spec().outputs(), n);
+  if (reused > 0) embeddings.leftCols(reused) = previous->support_embeddings_.leftCols(reused);
+  Matrix<S> block;
+  for (Eigen::Index c = reused; c < n; c += kBlock) {
+    const Eigen::Index w = std::min(kBlock, n - c);
+    block = support.x.middleCols(c, w);
+    embeddings.middleCols(c, w) = this->network_.forward_into(phi, block, scratch.query);
+  }
+  state.set_groups(embeddings, support.y, groups);
+  state.support_x_ = support.x;
+  state.support_embeddings_ = std::move(embeddings);
   return state;
 }
 

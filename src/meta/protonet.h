@@ -17,8 +17,10 @@ class PrototypicalNetwork final : public MetaLearner<S> {
   Adapted<S> adapt(const Vector<S>& phi, const Batch<S>& support, int ways, Scratch<S>& scratch,
                    int steps = -1) const override;
   Matrix<S> predict(const Adapted<S>& adapted, const Matrix<S>& x, Scratch<S>& scratch) const override;
+  // Embeds the support in fixed blocks of columns, so that the embeddings of a grown support's
+  // unchanged blocks can be taken from `previous` bit for bit.
   DeployedState<S> deploy(const Vector<S>& phi, const Batch<S>& support, int classes, const std::vector<int>& groups,
-                          Scratch<S>& scratch) const override;
+                          Scratch<S>& scratch, const DeployedState<S>* previous = nullptr) const override;
 };
 
 // Class means of the columns of `embeddings` (embedding × n) by label: (embedding × ways).

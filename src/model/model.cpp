@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "model/calibration.h"
@@ -169,13 +171,26 @@ void Model::adapt() {
           support_group.size(), support_y.size());
   meta::Scratch<float> scratch;
   const meta::Batch<float> support{support_x, support_y};
+  // The state before the support changed, if any, lets the learner reuse what still holds.
   auto state = std::make_shared<meta::DeployedState<float>>(
-      learner->deploy(phi, support, static_cast<int>(classes.size()), support_group, scratch));
-  // Never fail open: a model that cannot score its own support says so now.
+      learner->deploy(phi, support, static_cast<int>(classes.size()), support_group, scratch, state_.get()));
+  // Never fail open: a model that cannot score its own support says so now. A grown support is
+  // checked on a sample (every column up to kCheck, then kCheck spread over it and the newest
+  // kCheck), so that adapting a large model does not score all of it again.
+  constexpr Eigen::Index kCheck = 256;
+  const Eigen::Index n = support_x.cols();
+  Matrix<float> sample;
+  if (n <= 2 * kCheck) {
+    sample = support_x;
+  } else {
+    sample.resize(support_x.rows(), 2 * kCheck);
+    for (Eigen::Index i = 0; i < kCheck; ++i) sample.col(i) = support_x.col(i * (n - kCheck) / kCheck);
+    sample.rightCols(kCheck) = support_x.rightCols(kCheck);
+  }
   meta::DeployedState<float>::Workspace ws;
   Matrix<float> logits;
   Vector<float> novelty;
-  state->score(support_x, logits, novelty, ws);
+  state->score(sample, logits, novelty, ws);
   require(logits.allFinite() && novelty.allFinite() && state->group_scale().allFinite(),
           "the model cannot score: its adapted network gives non-finite values on its own reference flows");
   state_ = std::move(state);
@@ -364,6 +379,13 @@ bool add_support(Model& model, const data::FeatureMatrix& rows, const std::strin
                  const ClassInfo* description) {
   // Built on a copy and swapped in at the end: a failure leaves the model as it was.
   Model m = model;
+  const bool added = extend_support(m, rows, label, std::move(event), description);
+  model = std::move(m);
+  return added;
+}
+
+bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
+                    const ClassInfo* description) {
   require(!label.empty(), "the class label is empty");
   require(label != kUnknownClass, "'{}' is reserved for flows far from every class; choose another label", label);
   require(rows.rows() > 0, "no flows to adapt to");
@@ -393,16 +415,54 @@ bool add_support(Model& model, const data::FeatureMatrix& rows, const std::strin
     if (class_groups.size() == 1) group = *class_groups.begin();
   }
   if (group < 0) group = groups.empty() ? 0 : *std::max_element(groups.begin(), groups.end()) + 1;
+  // A flow already in the class's support (the same transformed row: labelled twice, by two
+  // analysts or by one twice) is not added again, so that labelling it again does not weigh it
+  // twice; a request with nothing new is refused.
+  std::vector<Eigen::Index> fresh;
+  fresh.reserve(static_cast<size_t>(rows.rows()));
+  if (added) {
+    for (Eigen::Index r = 0; r < rows.rows(); ++r) fresh.push_back(r);
+  } else {
+    const auto d = static_cast<size_t>(rows.cols());
+    auto row_hash = [d](const float* x) {
+      std::uint64_t h = 1469598103934665603ULL;
+      for (size_t c = 0; c < d; ++c) {
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, x + c, sizeof bits);
+        h = (h ^ bits) * 1099511628211ULL;
+      }
+      return h;
+    };
+    std::unordered_multimap<std::uint64_t, Eigen::Index> known;
+    for (size_t j = 0; j < m.support_y.size(); ++j)
+      if (m.support_y[j] == index) {
+        const auto col = static_cast<Eigen::Index>(j);
+        known.emplace(row_hash(m.support_x.col(col).data()), col);
+      }
+    std::vector<float> row(d);
+    for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+      for (size_t c = 0; c < d; ++c) row[c] = rows(r, static_cast<Eigen::Index>(c));
+      const auto [first, last] = known.equal_range(row_hash(row.data()));
+      const bool seen = std::any_of(first, last, [&](const auto& entry) {
+        return std::memcmp(m.support_x.col(entry.second).data(), row.data(), d * sizeof(float)) == 0;
+      });
+      if (!seen) fresh.push_back(r);
+    }
+    require(!fresh.empty(), "all {} flows are already in the support of class '{}': nothing new to learn",
+            rows.rows(), label);
+  }
+  const auto kept = static_cast<Eigen::Index>(fresh.size());
   const Eigen::Index old_n = m.support_x.cols();
-  m.support_x.conservativeResize(Eigen::NoChange, old_n + rows.rows());
-  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
-    m.support_x.col(old_n + r) = rows.row(r).transpose();
+  m.support_x.conservativeResize(Eigen::NoChange, old_n + kept);
+  for (Eigen::Index k = 0; k < kept; ++k) {
+    m.support_x.col(old_n + k) = rows.row(fresh[static_cast<size_t>(k)]).transpose();
     m.support_y.push_back(index);
     groups.push_back(group);
   }
   m.support_group = std::move(groups);
   event["label"] = label;
-  event["flows"] = rows.rows();
+  event["flows"] = kept;
+  if (kept < rows.rows()) event["duplicates"] = rows.rows() - kept;
   event["new_class"] = added;
   m.adapt();
   if (!m.calibration.class_thresholds.empty()) {
@@ -416,7 +476,6 @@ bool add_support(Model& model, const data::FeatureMatrix& rows, const std::strin
     event["threshold"] = m.calibration.class_thresholds[static_cast<size_t>(index)];
   }
   m.history.push_back(history_event("adapt", std::move(event)));
-  model = std::move(m);
   return added;
 }
 

@@ -137,10 +137,16 @@ void save(const std::filesystem::path& path, const Model& model);
 // class when not known yet, with the given or guessed EVE description), records the event in
 // the history and re-adapts. A new class gets its own threshold at the calibration's per-class
 // rate on the benign reference flows; the thresholds of the classes known already stay as they
-// are. Returns true when the class is new. On failure (an exception) the model is left as it
-// was.
+// are. A flow already in the class's support (the same transformed row) is not added again
+// (the event counts it under "duplicates"; "flows" counts those added); when every flow is, it
+// is an error. Returns true when the class is new. On failure (an exception) the model is left
+// as it was.
 bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
                  const ClassInfo* description = nullptr);
+// The same, on a model the caller throws away when it fails (a copy it made already): no copy
+// of its own, and `m` is left part-changed on failure.
+bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
+                    const ClassInfo* description = nullptr);
 
 // One history event: {"event": name, "time": now (or $SOURCE_DATE_EPOCH), ...fields}.
 nlohmann::json history_event(const std::string& name, nlohmann::json fields);

@@ -198,7 +198,7 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
   auto next = std::make_shared<model::Model>(*current->model);
   std::vector<std::string> added, extended;
   std::string label_list;
-  size_t flows = 0;
+  size_t flows = 0, duplicates = 0;
   try {
     for (const auto& [label, indices] : by_label) {
       data::FeatureMatrix raw(static_cast<Eigen::Index>(indices.size()), static_cast<Eigen::Index>(width));
@@ -210,10 +210,13 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
       model::ClassInfo description = model::describe_class(label, 0, false);
       if (!request.category.empty()) description.category = request.category;
       if (request.severity > 0) description.severity = request.severity;
-      const bool is_new = model::add_support(*next, detect::transform_rows(*next, raw), label, event, &description);
+      // `next` is this request's own copy, thrown away if anything fails.
+      const bool is_new = model::extend_support(*next, detect::transform_rows(*next, raw), label, event, &description);
       (is_new ? added : extended).push_back(label);
       label_list += (label_list.empty() ? "" : ", ") + label;
-      flows += indices.size();
+      const nlohmann::json& done = next->history.back();
+      flows += done.value("flows", size_t{0});
+      duplicates += done.value("duplicates", size_t{0});
     }
   } catch (const RequestError&) {
     throw;
@@ -231,6 +234,7 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
           {"added", added},
           {"extended", extended},
           {"flows", flows},
+          {"duplicates", duplicates},
           {"classes", snap->model->class_names()},
           {"elapsed_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
 }

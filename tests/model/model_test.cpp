@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "common/test_model.h"
@@ -195,6 +196,74 @@ TEST(Model, CalibrationKeepsTheRateOnTheReference) {
   EXPECT_EQ(m.history.back()["label"], "New");
   EXPECT_THROW(add_support(m, rows, "unknown", {}), Error);
   EXPECT_THROW(add_support(m, rows, "", {}), Error);
+}
+
+TEST(Model, AnAdaptationReusesTheEmbeddingsItMayAndGivesTheSameStateAsALoad) {
+  // ProtoNet re-embeds only the support blocks that changed; the state must be bit for bit
+  // what a sensor gets by loading the file (every embedding computed anew).
+  Model m = test::make_cic_model();
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal;
+  auto random_rows = [&](Eigen::Index n, float shift) {
+    data::FeatureMatrix rows(n, m.features());
+    for (Eigen::Index r = 0; r < n; ++r)
+      for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = shift + normal(rng);
+    return rows;
+  };
+  ASSERT_FALSE(add_support(m, random_rows(150, 0.5f), "BENIGN", {}));
+  for (int step = 0; step < 30; ++step) {
+    add_support(m, random_rows(step % 7 + 1, 2.0f + static_cast<float>(step % 3)), step % 2 ? "A" : "B", {});
+    const Model loaded = from_file(to_file(m));
+    const auto& a = m.state();
+    const auto& b = loaded.state();
+    ASSERT_EQ(a.centroids().rows(), b.centroids().rows());
+    ASSERT_EQ(a.centroids().cols(), b.centroids().cols());
+    EXPECT_EQ(std::memcmp(a.centroids().data(), b.centroids().data(), sizeof(float) * a.centroids().size()), 0)
+        << "step " << step;
+    EXPECT_EQ(std::memcmp(a.group_scale().data(), b.group_scale().data(), sizeof(float) * a.group_scale().size()), 0)
+        << "step " << step;
+  }
+  EXPECT_GT(m.support_x.cols(), 2 * 64);  // several blocks, some reused
+  // A changed column in the first block: nothing may be reused.
+  m.support_x(3, 1) += 1.0f;
+  m.adapt();
+  const Model loaded = from_file(to_file(m));
+  EXPECT_EQ(std::memcmp(m.state().centroids().data(), loaded.state().centroids().data(),
+                        sizeof(float) * m.state().centroids().size()),
+            0);
+}
+
+TEST(Model, FlowsLabelledAgainAreNotAddedTwice) {
+  Model m = test::make_cic_model();
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> normal;
+  data::FeatureMatrix rows(5, m.features());
+  for (Eigen::Index r = 0; r < rows.rows(); ++r)
+    for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = 3.0f + normal(rng);
+  ASSERT_TRUE(add_support(m, rows, "New", {}));
+  const size_t support = m.support_y.size();
+  const std::string version = m.version();
+  // The same five again: nothing new, refused, and the model is as it was.
+  EXPECT_THROW(add_support(m, rows, "New", {}), Error);
+  EXPECT_EQ(m.support_y.size(), support);
+  EXPECT_EQ(m.version(), version);
+  // Two of them and three new ones: the three are added, the two counted.
+  data::FeatureMatrix mixed(5, m.features());
+  mixed.topRows(2) = rows.topRows(2);
+  for (Eigen::Index r = 2; r < mixed.rows(); ++r)
+    for (Eigen::Index c = 0; c < mixed.cols(); ++c) mixed(r, c) = 3.0f + normal(rng);
+  EXPECT_FALSE(add_support(m, mixed, "New", {}));
+  EXPECT_EQ(m.support_y.size(), support + 3);
+  EXPECT_EQ(m.history.back()["flows"], 3);
+  EXPECT_EQ(m.history.back()["duplicates"], 2);
+  // A row that differs in one feature's last bit is a new flow.
+  data::FeatureMatrix nudged = rows.topRows(1);
+  nudged(0, 7) = std::nextafter(nudged(0, 7), 1e9f);
+  EXPECT_FALSE(add_support(m, nudged, "New", {}));
+  EXPECT_EQ(m.support_y.size(), support + 4);
+  // The same flows under another class are that class's support.
+  EXPECT_TRUE(add_support(m, rows, "Other", {}));
+  EXPECT_EQ(m.history.back()["flows"], 5);
 }
 
 TEST(Model, SiteCalibrationLearnsTheLocalNormal) {

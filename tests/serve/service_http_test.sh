@@ -108,6 +108,10 @@ after=$(jq '[.results[] | select(.class == "C2 beacon")] | length' "$work/body")
 total=$(jq '.results | length' "$work/body")
 echo "C2 beacon flows: $before of $total before, $after after the adaptation"
 [ "$after" -gt $((total / 2)) ] || fail "the adapted model finds too few of the new class"
+# The same five flows labelled again: nothing new to learn, refused, no new version.
+expect 422 "the same five flows labelled again" -X POST "${auth[@]}" "${json[@]}" --data-binary @"$work/adapt.json" "$url/v1/adapt"
+grep -q "already in the support of class 'C2 beacon'" "$work/body" || fail "labelled twice: $(cat "$work/body")"
+[ "$(curl -sf "$url/v1/model" | jq -r .version)" = "$adapted" ] || fail "a refused adaptation changed the version"
 # JSON rows score the same as the CSV.
 python3 - "$work/one.csv" > "$work/one.json" <<'PY'
 import csv, json, sys
