@@ -27,7 +27,7 @@ trap cleanup EXIT
 head -n 1001 "$work/mixed.csv" > "$work/batch1000.csv"
 head -n 2 "$work/mixed.csv" > "$work/batch1.csv"
 # Flows of a family the built-in model does not know, enough that every adaptation of the run
-# labels five it has not seen (bench/serve/adapt.lua).
+# labels five it has not seen (bench/serve/post.lua with SHOTS=5).
 "$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions "$((seconds * 1000))" --seed 8 --quiet
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 [ "$(tail -n +2 "$work/batch1000.csv" | wc -l)" -eq 1000 ] || { echo "fewer than 1000 flows"; exit 1; }
@@ -45,13 +45,13 @@ start() {
   TOKEN=$(cat "$work/state-$1/token")
 }
 stop() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; }
-run() {  # run NAME CONNECTIONS PATH BODY [WRK_SCRIPT]
-  local name="$1" connections="$2" path="$3" body="$4" script="${5:-bench/serve/post.lua}"
+run() {  # run NAME CONNECTIONS PATH BODY [SHOTS: flows of BODY per request, 0: all of it]
+  local name="$1" connections="$2" path="$3" body="$4" shots="${5:-0}"
   echo "== $name: wrk -t1 -c$connections -d${seconds}s"
   local ticks_before ticks_after
   ticks_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-  BODY_FILE="$body" CONTENT_TYPE=text/csv wrk -t1 -c"$connections" -d"${seconds}s" --latency \
-    -s "$script" "http://127.0.0.1:$port$path" | tee "$work/$name.txt"
+  BODY_FILE="$body" SHOTS="$shots" CONTENT_TYPE=text/csv wrk -t1 -c"$connections" -d"${seconds}s" --latency \
+    -s bench/serve/post.lua "http://127.0.0.1:$port$path" | tee "$work/$name.txt"
   ticks_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
   local rps p50 p99 requests cpu
   requests=$(awk '/requests in/ {print $1}' "$work/$name.txt")
@@ -78,7 +78,7 @@ stop
 fi
 [ "$cases" != score ] || exit 0
 start adapt
-run adapt-c1 1 "/v1/adapt?label=C2%20beacon" "$work/beacon.csv" bench/serve/adapt.lua
+run adapt-c1 1 "/v1/adapt?label=C2%20beacon" "$work/beacon.csv" 5
 versions=$(curl -sf "http://127.0.0.1:$port/v1/model" | jq '.versions[0].seq')
 size=$(curl -sf "http://127.0.0.1:$port/v1/model/file" | wc -c)
 echo "summary: adapt made $versions versions; the last model file is $size bytes"

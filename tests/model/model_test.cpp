@@ -28,6 +28,15 @@ void expect_rejected(const ModelFile& file, const std::string& fragment) {
 
 ModelFile file_of(const Model& m) { return to_file(m); }
 
+// n flows (rows × features) of independent N(shift, 1) features.
+data::FeatureMatrix random_rows(Eigen::Index n, int features, float shift, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal;
+  data::FeatureMatrix rows(n, features);
+  for (Eigen::Index r = 0; r < n; ++r)
+    for (Eigen::Index c = 0; c < features; ++c) rows(r, c) = shift + normal(rng);
+  return rows;
+}
+
 NamedTensor& tensor(ModelFile& f, const std::string& name) {
   for (auto& t : f.tensors)
     if (t.name == name) return t;
@@ -203,16 +212,10 @@ TEST(Model, AnAdaptationReusesTheEmbeddingsItMayAndGivesTheSameStateAsALoad) {
   // what a sensor gets by loading the file (every embedding computed anew).
   Model m = test::make_cic_model();
   std::mt19937_64 rng(11);
-  std::normal_distribution<float> normal;
-  auto random_rows = [&](Eigen::Index n, float shift) {
-    data::FeatureMatrix rows(n, m.features());
-    for (Eigen::Index r = 0; r < n; ++r)
-      for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = shift + normal(rng);
-    return rows;
-  };
-  ASSERT_FALSE(add_support(m, random_rows(150, 0.5f), "BENIGN", {}));
+  ASSERT_FALSE(add_support(m, random_rows(150, m.features(), 0.5f, rng), "BENIGN", {}));
   for (int step = 0; step < 30; ++step) {
-    add_support(m, random_rows(step % 7 + 1, 2.0f + static_cast<float>(step % 3)), step % 2 ? "A" : "B", {});
+    add_support(m, random_rows(step % 7 + 1, m.features(), 2.0f + static_cast<float>(step % 3), rng),
+                step % 2 ? "A" : "B", {});
     const Model loaded = from_file(to_file(m));
     const auto& a = m.state();
     const auto& b = loaded.state();
@@ -236,10 +239,7 @@ TEST(Model, AnAdaptationReusesTheEmbeddingsItMayAndGivesTheSameStateAsALoad) {
 TEST(Model, FlowsLabelledAgainAreNotAddedTwice) {
   Model m = test::make_cic_model();
   std::mt19937_64 rng(9);
-  std::normal_distribution<float> normal;
-  data::FeatureMatrix rows(5, m.features());
-  for (Eigen::Index r = 0; r < rows.rows(); ++r)
-    for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = 3.0f + normal(rng);
+  const data::FeatureMatrix rows = random_rows(5, m.features(), 3.0f, rng);
   ASSERT_TRUE(add_support(m, rows, "New", {}));
   const size_t support = m.support_y.size();
   const std::string version = m.version();
@@ -248,10 +248,8 @@ TEST(Model, FlowsLabelledAgainAreNotAddedTwice) {
   EXPECT_EQ(m.support_y.size(), support);
   EXPECT_EQ(m.version(), version);
   // Two of them and three new ones: the three are added, the two counted.
-  data::FeatureMatrix mixed(5, m.features());
+  data::FeatureMatrix mixed = random_rows(5, m.features(), 3.0f, rng);
   mixed.topRows(2) = rows.topRows(2);
-  for (Eigen::Index r = 2; r < mixed.rows(); ++r)
-    for (Eigen::Index c = 0; c < mixed.cols(); ++c) mixed(r, c) = 3.0f + normal(rng);
   EXPECT_FALSE(add_support(m, mixed, "New", {}));
   EXPECT_EQ(m.support_y.size(), support + 3);
   EXPECT_EQ(m.history.back()["flows"], 3);
