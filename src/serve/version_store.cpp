@@ -320,7 +320,9 @@ void VersionStore::sync_now() {
   wait_for(ticket, true);
 }
 
-void VersionStore::write_index_locked() {
+void VersionStore::write_index_locked() { enqueue_locked(index_job_locked()); }
+
+VersionStore::WriteJob VersionStore::index_job_locked() {
   WriteJob job;
   job.has_index = true;
   job.entries = entries_;
@@ -328,7 +330,7 @@ void VersionStore::write_index_locked() {
   job.events = events_;
   job.remove = std::move(pending_removals_);
   pending_removals_.clear();
-  enqueue_locked(std::move(job));
+  return job;
 }
 
 void VersionStore::log_event_locked(const std::string& action, const std::string& version, const std::string& detail) {
@@ -374,15 +376,9 @@ VersionEntry VersionStore::add(std::string_view bytes, const std::string& event,
     current_ = e.version;
     log_event_locked(event, e.version, label.empty() ? std::string() : "label " + label);
     prune_locked();
-    WriteJob job;
+    WriteJob job = index_job_locked();
     job.file = options_.dir / e.file;
     job.bytes = std::make_shared<const std::string>(bytes);
-    job.has_index = true;
-    job.entries = entries_;
-    job.current = current_;
-    job.events = events_;
-    job.remove = std::move(pending_removals_);
-    pending_removals_.clear();
     ticket = enqueue_locked(std::move(job));
   }
   if (options_.sync == Sync::always) wait_for(ticket, true);

@@ -114,6 +114,7 @@ class VersionStore {
   void read_index();
   void rebuild_from_files();
   void write_index_locked();
+  WriteJob index_job_locked();  // the index as it is now, and the files pruned since the last one
   void prune_locked();
   void log_event_locked(const std::string& action, const std::string& version, const std::string& detail);
   const VersionEntry* find_locked(const std::string& version) const;

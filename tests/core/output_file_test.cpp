@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "common/error_of.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/output_test_support.h"
@@ -27,15 +28,6 @@ namespace metaids::test {
 namespace {
 
 using Names = std::vector<std::string>;
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Restores the test hooks whatever a test does.
 struct HookReset {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error_of.h"
 #include "core/error.h"
 #include "data/temp_dir.h"
 
@@ -40,16 +41,7 @@ TEST(CsvReader, QuotedFields) {
   EXPECT_EQ(parse("\"\",1\n"), (Records{{"", "1"}}));
 }
 
-// The message of the metaids::Error thrown by `f`, or "" when it throws nothing.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(CsvReader, UnterminatedQuoteIsAnErrorNamingTheLineItOpenedOn) {
   // It used to swallow the rest of the input into one field (seen as "1 short row").

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "common/error_of.h"
 #include "common/shared_data.h"
 #include "core/error.h"
 #include "data/loaders.h"
@@ -72,16 +73,7 @@ TEST(ExperimentConfig, ParsesAndRejectsUnknownKeysAndBadBounds) {
   EXPECT_THROW(parse_experiment_config(bad), Error);
 }
 
-// The message of the metaids::Error thrown by `f`, or "" when it throws nothing.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(ExperimentConfig, DuplicateSeedsAndShotsAreRefused) {
   auto bad = families_config();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/error_of.h"
 #include "core/error.h"
 #include "data/csv_reader.h"
 #include "data/temp_dir.h"
@@ -168,16 +169,7 @@ TEST(Loader, GarbageNeverCrashes) {
   EXPECT_THROW(load_csv_text(junk + "\"\n,,,\n", simple_schema(), "junk"), Error);
 }
 
-// The message of the metaids::Error thrown by `f`, or "" when it throws nothing.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Loader, UnterminatedQuoteNamesFileAndLine) {
   const std::string m = error_of([] {

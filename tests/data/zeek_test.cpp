@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/error_of.h"
 #include "common/shared_data.h"
 #include "core/error.h"
 #include "data/experiment.h"
@@ -22,15 +23,7 @@ DatasetSchema unlabelled_zeek() {
   return s;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 const std::vector<std::string> kConnNumeric{"duration",     "orig_bytes",    "resp_bytes", "missed_bytes",
                                             "orig_pkts",    "orig_ip_bytes", "resp_pkts",  "resp_ip_bytes"};
