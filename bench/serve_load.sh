@@ -28,7 +28,7 @@ head -n 1001 "$work/mixed.csv" > "$work/batch1000.csv"
 head -n 2 "$work/mixed.csv" > "$work/batch1.csv"
 # Flows of a family the built-in model does not know, enough that every adaptation of the run
 # labels five it has not seen (bench/serve/post.lua with SHOTS=5).
-"$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions "$((seconds * 1000))" --seed 8 --quiet
+"$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions "$((seconds * 2000))" --seed 8 --quiet
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 [ "$(tail -n +2 "$work/batch1000.csv" | wc -l)" -eq 1000 ] || { echo "fewer than 1000 flows"; exit 1; }
 
