@@ -111,14 +111,17 @@ bool ModelFile::has_tensor(std::string_view name) const {
   return false;
 }
 
-std::string encode_model(const ModelFile& model) {
-  check_header(model.header, "model to save");
+namespace {
+
+// The file's bytes from its header (taken over: format and program version are added to it)
+// and the tensors of `model`.
+std::string encode_with_header(nlohmann::json header, const ModelFile& model) {
+  check_header(header, "model to save");
   std::set<std::string> names;
   for (const auto& t : model.tensors) {
     require(!t.name.empty(), "model to save: a tensor has an empty name");
     require(names.insert(t.name).second, "model to save: tensor name '{}' is used twice", t.name);
   }
-  nlohmann::json header = model.header;
   header["format_version"] = kModelFormatVersion;
   header["metaids_version"] = "0.1.0";
   // Strict JSON text: replace invalid UTF-8 rather than throw, so a stray byte in a class name
@@ -146,6 +149,15 @@ std::string encode_model(const ModelFile& model) {
   put<uint32_t>(out, crc32_of(out));
   require(out.size() == total, "internal error: model size {} != {}", out.size(), total);
   return out;
+}
+
+}  // namespace
+
+std::string encode_model(const ModelFile& model) { return encode_with_header(model.header, model); }
+
+std::string encode_model(ModelFile&& model) {
+  nlohmann::json header = std::move(model.header);
+  return encode_with_header(std::move(header), model);
 }
 
 ModelFile decode_model(std::string_view bytes, std::string_view source) {

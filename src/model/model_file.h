@@ -59,6 +59,8 @@ struct ModelFile {
 // Serialises to bytes. Adds "format_version" and "metaids_version" to the header. Throws if a
 // required header field is missing or of the wrong type, or tensor names are empty/duplicated.
 std::string encode_model(const ModelFile& model);
+// The same, taking the header over instead of copying it (its history can be long).
+std::string encode_model(ModelFile&& model);
 // Parses bytes; `source` names the file in error messages.
 ModelFile decode_model(std::string_view bytes, std::string_view source);
 

@@ -351,7 +351,7 @@ void HttpServer::routes() {
       return;
     }
     res.set_header("Content-Disposition", fmt::format("attachment; filename=\"metaids-{}.mids\"", snap->entry.version));
-    res.set_content(snap->bytes, "application/octet-stream");
+    res.set_content(*snap->bytes, "application/octet-stream");
   }));
   s.Get("/v1/versions", guarded([&service](const httplib::Request&, httplib::Response& res) {
     json_response(res, 200, service.versions());

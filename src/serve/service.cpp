@@ -65,7 +65,8 @@ Service::Service(ServiceOptions options, Log log) : options_(std::move(options))
     if (!options_.model.empty())
       log_(fmt::format("serve: resuming version {} from {}; --model {} seeds an empty state only", loaded->entry.version,
                        options_.state.string(), options_.model));
-    current_ = make_snapshot(std::move(resumed), std::move(loaded->bytes), loaded->entry);
+    current_ = make_snapshot(std::move(resumed), std::make_shared<const std::string>(std::move(loaded->bytes)),
+                             loaded->entry);
   } else {
     require(store_->entries().empty() || !options_.model.empty() || !detect::builtin_model_bytes().empty(),
             "no usable model version in {} and nothing to start from", options_.state.string());
@@ -74,7 +75,7 @@ Service::Service(ServiceOptions options, Log log) : options_(std::move(options))
                        options_.model.empty() ? std::string(detect::kBuiltinModelName) : options_.model));
     auto seed = std::make_shared<model::Model>(detect::load_model_or_builtin(options_.model));
     // The file as this build encodes it, so that the version served is model.version().
-    std::string bytes = model::encode_model(model::to_file(*seed));
+    auto bytes = std::make_shared<const std::string>(model::encode_model(model::to_file(*seed)));
     VersionEntry entry = store_->add(bytes, "initial", "", "");
     current_ = make_snapshot(std::move(seed), std::move(bytes), entry);
   }
@@ -85,7 +86,8 @@ Service::Service(ServiceOptions options, Log log) : options_(std::move(options))
 
 Service::~Service() = default;
 
-std::shared_ptr<const ModelSnapshot> Service::make_snapshot(std::shared_ptr<const model::Model> m, std::string bytes,
+std::shared_ptr<const ModelSnapshot> Service::make_snapshot(std::shared_ptr<const model::Model> m,
+                                                            std::shared_ptr<const std::string> bytes,
                                                             VersionEntry entry) const {
   auto snap = std::make_shared<ModelSnapshot>();
   snap->layout = detect::input_layout(*m);
@@ -223,7 +225,7 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
   } catch (const Error& e) {
     throw RequestError(422, fmt::format("the model cannot learn from these flows: {}", e.what()));
   }
-  std::string bytes = model::encode_model(model::to_file(*next));
+  auto bytes = std::make_shared<const std::string>(model::encode_model(model::to_file(*next)));
   VersionEntry entry = store_->add(bytes, "adapt", label_list, current->entry.version);
   publish(make_snapshot(std::move(next), std::move(bytes), entry));
   metrics_.add_adaptation();
@@ -254,7 +256,7 @@ nlohmann::json Service::rollback(const RollbackRequest& request) {
     throw RequestError(409, fmt::format("version {} reads other columns than the model in use", loaded.entry.version));
   store_->set_current(loaded.entry.version, "rollback");
   const std::string version = loaded.entry.version;
-  publish(make_snapshot(std::move(m), std::move(loaded.bytes), loaded.entry));
+  publish(make_snapshot(std::move(m), std::make_shared<const std::string>(std::move(loaded.bytes)), loaded.entry));
   metrics_.add_rollback();
   return {{"version", version}, {"previous", current->entry.version}};
 }

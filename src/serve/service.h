@@ -46,7 +46,7 @@ struct ServiceOptions {
 // One model version, as scored with and served; never changes once published.
 struct ModelSnapshot {
   std::shared_ptr<const model::Model> model;
-  std::string bytes;  // the model file, as GET /v1/model/file sends it
+  std::shared_ptr<const std::string> bytes;  // the model file, as GET /v1/model/file sends it
   VersionEntry entry;
   detect::InputLayout layout;
   std::string etag;  // "\"<sha256>\""
@@ -84,7 +84,8 @@ class Service {
   static nlohmann::json flow_json(const ScoredFlow& flow);
 
  private:
-  std::shared_ptr<const ModelSnapshot> make_snapshot(std::shared_ptr<const model::Model> model, std::string bytes,
+  std::shared_ptr<const ModelSnapshot> make_snapshot(std::shared_ptr<const model::Model> model,
+                                                     std::shared_ptr<const std::string> bytes,
                                                      VersionEntry entry) const;
   void publish(std::shared_ptr<const ModelSnapshot> snap);
 

@@ -356,18 +356,18 @@ void VersionStore::prune_locked() {
   }
 }
 
-VersionEntry VersionStore::add(std::string_view bytes, const std::string& event, const std::string& label,
-                               const std::string& parent) {
+VersionEntry VersionStore::add(std::shared_ptr<const std::string> bytes, const std::string& event,
+                               const std::string& label, const std::string& parent) {
   std::uint64_t ticket = 0;
   VersionEntry e;
+  e.sha256 = model::sha256_hex(*bytes);  // outside the lock: readers of the index do not wait for it
+  e.version = e.sha256.substr(0, 12);
+  e.size = bytes->size();
   {
     std::lock_guard lock(mutex_);
     e.seq = (entries_.empty() ? last_seq_ : std::max(last_seq_, entries_.back().seq)) + 1;
     last_seq_ = e.seq;
-    e.sha256 = model::sha256_hex(bytes);
-    e.version = e.sha256.substr(0, 12);
     e.file = fmt::format("versions/{:06d}-{}.mids", e.seq, e.version);
-    e.size = bytes.size();
     e.created = now_iso();
     e.event = event;
     e.label = label;
@@ -378,7 +378,7 @@ VersionEntry VersionStore::add(std::string_view bytes, const std::string& event,
     prune_locked();
     WriteJob job = index_job_locked();
     job.file = options_.dir / e.file;
-    job.bytes = std::make_shared<const std::string>(bytes);
+    job.bytes = std::move(bytes);  // shared with the snapshot that serves it: no copy
     ticket = enqueue_locked(std::move(job));
   }
   if (options_.sync == Sync::always) wait_for(ticket, true);

@@ -26,11 +26,11 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
-#include <memory>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -82,8 +82,12 @@ class VersionStore {
   std::optional<Loaded> resume(const std::function<void(const Loaded&)>& accept);
   // Writes a new version and makes it current. Throws metaids::Error when it cannot be written
   // (the store is then unchanged).
-  VersionEntry add(std::string_view bytes, const std::string& event, const std::string& label,
+  VersionEntry add(std::shared_ptr<const std::string> bytes, const std::string& event, const std::string& label,
                    const std::string& parent);
+  VersionEntry add(std::string_view bytes, const std::string& event, const std::string& label,
+                   const std::string& parent) {
+    return add(std::make_shared<const std::string>(bytes), event, label, parent);
+  }
   // A version's bytes, checked against the SHA-256 in the index; `version` is 12 hex digits or
   // the full SHA-256. Throws RequestError 404 (unknown), 410 (pruned) or 409 (damaged).
   Loaded load(const std::string& version);

@@ -116,7 +116,7 @@ TEST_F(FollowerTest, FollowsNewVersionsAndSurvivesTheServiceRestarting) {
 
 TEST_F(FollowerTest, BadFilesAreRefusedOnceAndTheLastGoodModelKept) {
   auto service = open();
-  const std::string good = service->snapshot()->bytes;
+  const std::string good = *service->snapshot()->bytes;
   std::mutex mutex;
   std::string body = good, etag = service->snapshot()->etag;
   httplib::Server fake;

@@ -46,7 +46,7 @@ TEST_F(ServiceTest, SeedsAnEmptyStateAndServesTheModelsOwnVersion) {
   const auto snap = s->snapshot();
   EXPECT_EQ(snap->entry.version, snap->model->version());
   EXPECT_EQ(snap->entry.seq, 1);
-  EXPECT_EQ(snap->etag, "\"" + model::sha256_hex(snap->bytes) + "\"");
+  EXPECT_EQ(snap->etag, "\"" + model::sha256_hex(*snap->bytes) + "\"");
   const nlohmann::json info = s->model_info();
   EXPECT_EQ(info["version"], snap->entry.version);
   EXPECT_EQ(info["versions"].size(), 1u);
