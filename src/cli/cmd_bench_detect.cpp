@@ -233,12 +233,13 @@ void bench_adaptation(const BenchDetectOptions& o, const model::Model& shipped) 
                "\"support\":{},\"median_us\":{:.1f},\"repeats\":{}}}\n",
                support.x.cols(), us, n);
   }
-  {  // The whole adapt step on the shipped model: new class, re-adaptation, its threshold.
+  {  // The whole adapt step on the shipped model: a copy of it (the model in use stays as it is
+     // while the copy adapts), the new class, re-adaptation, its threshold, the self-check.
     data::FeatureMatrix rows(5, shipped.features());
     for (Eigen::Index j = 0; j < rows.size(); ++j) rows.data()[j] = normal(rng);
     const auto [us, n] = median_us([&] {
       model::Model m = shipped;
-      model::add_support(m, rows, "New", {});
+      model::extend_support(m, rows, "New", {});
     });
     fmt::print("{{\"bench\":\"detect\",\"part\":\"adaptation\",\"what\":\"add_support\",\"model\":\"shipped_protonet\","
                "\"reference_flows\":{},\"median_us\":{:.1f},\"repeats\":{}}}\n",
