@@ -173,9 +173,13 @@ TEST_F(ServiceTest, AlertsAndFlowsCanBeFilteredByClassAndHost) {
   EXPECT_EQ(all.size(), scored["alerts"].get<size_t>());
   ASSERT_FALSE(all.empty());
   const std::string cls = all[0]["class"], host = all[0]["src_ip"];
-  for (const auto& a : s->alerts({.signature = cls, .host = "", .since_us = 0}, 10000)["alerts"]) EXPECT_EQ(a["class"], cls);
-  for (const auto& a : s->alerts({.signature = "", .host = host, .since_us = 0}, 10000)["alerts"])
-    EXPECT_TRUE(a["src_ip"] == host || a["dest_ip"] == host);
+  // (The answers are kept in locals: a range-for over a member of a temporary would read freed memory.)
+  const nlohmann::json by_class = s->alerts({.signature = cls, .host = "", .since_us = 0}, 10000);
+  ASSERT_FALSE(by_class["alerts"].empty());
+  for (const auto& a : by_class["alerts"]) EXPECT_EQ(a["class"], cls);
+  const nlohmann::json by_host = s->alerts({.signature = "", .host = host, .since_us = 0}, 10000);
+  ASSERT_FALSE(by_host["alerts"].empty());
+  for (const auto& a : by_host["alerts"]) EXPECT_TRUE(a["src_ip"] == host || a["dest_ip"] == host);
   const std::uint64_t id = all[0]["flow_id"];
   const nlohmann::json detail = s->flow_detail(id);
   EXPECT_EQ(detail["features"].size(), static_cast<size_t>(s->snapshot()->model->features()));
