@@ -19,15 +19,17 @@ for unit in metaids-detect.service metaids-detect@.service; do
   grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$src/packaging/$unit" || fail "$unit: no ExecReload sending SIGHUP"
   sed "s|/usr/bin/metaids|$bin|" "$src/packaging/$unit" > "$work/units/$unit"
 done
+grep -q '^ExecStart=/usr/bin/metaids serve ' "$src/packaging/metaids-serve.service" || fail "metaids-serve.service does not run /usr/bin/metaids serve"
+sed "s|/usr/bin/metaids|$bin|" "$src/packaging/metaids-serve.service" > "$work/units/metaids-serve.service"
 cp "$work/units/metaids-detect@.service" "$work/units/metaids-detect@lo.service"
 cd "$work/units"
-for unit in metaids-detect.service metaids-detect@.service metaids-detect@lo.service; do
+for unit in metaids-detect.service metaids-detect@.service metaids-detect@lo.service metaids-serve.service; do
   out=$(MANPATH="$work/man" systemd-analyze verify "./$unit" 2>&1) || fail "systemd-analyze verify $unit: $out"
   [ -z "$out" ] || fail "systemd-analyze verify $unit warns: $out"
 done
 # Exposure 0 (best) to 10; 2.2 when written. `security --offline` needs systemd 250.
 if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
-  for unit in metaids-detect.service metaids-detect@lo.service; do
+  for unit in metaids-detect.service metaids-detect@lo.service metaids-serve.service; do
     exposure=$(systemd-analyze security --offline=yes --no-pager "./$unit" 2>/dev/null |
                sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     [ -n "$exposure" ] || fail "no exposure level for $unit"
