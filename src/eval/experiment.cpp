@@ -303,6 +303,9 @@ struct Runner {
                                                  {"shots", shots},
                                                  {"seconds", trained.seconds},
                                                  {"validation_accuracy", trained.validation_accuracy}});
+        // Stopped by a signal: this model's training is cut short, so it is no result (the
+        // caller drops the method) and nothing is left worth evaluating.
+        if (options.should_stop && options.should_stop()) return results;
         std::vector<meta::Scratch<float>> scratch(static_cast<size_t>(std::max(1, options.threads)));
         for (size_t i : members) {
           const meta::MetaLearner<float>& learner = *trained.learner;

@@ -4,7 +4,9 @@
 #    file ends with a whole line, a summary is printed, exit status 143;
 #  - `detect --pcap -` the same, with EVE lines;
 #  - `train`: a checkpoint is written (beside --out), no model, status 143, and --resume
-#    continues from it (needs ../shared/data; that part is skipped without it).
+#    continues from it;
+#  - `experiment`: the methods that finished are written, the one training is not, promptly
+#    (these two need ../shared/data; that part is skipped without it).
 set -euo pipefail
 metaids="${1:?usage: signals_test.sh METAIDS_BINARY [DATA_DIR]}"
 data="${2:-}"
@@ -61,6 +63,24 @@ if [ -n "$data" ] && [ -d "$data/cicids2017-improved-sample" ]; then
     --checkpoint "$work/m.mids.checkpoint" --resume --out "$work/m.mids" --quiet > "$work/resume.log"
   grep -q "iterations" "$work/resume.log" && [ -s "$work/m.mids" ] || { echo "FAIL: --resume"; exit 1; }
   echo "train: SIGTERM → 143, checkpoint written, --resume continued"
+  # experiment: SIGTERM while a meta-learner trains: the methods that finished are written, the
+  # one cut short is not, and it stops without evaluating what it would have trained.
+  "$metaids" experiment --config "$config" --data "$data" --out "$work/exp" --methods nearest_centroid,protonet \
+    --seeds 0 --episodes 50 --iterations 1000000 --threads 1 2> "$work/exp.log" &
+  pid=$!
+  for _ in $(seq 600); do
+    grep -q "protonet seed 0 .* train K=.*iteration" "$work/exp.log" && break
+    sleep 0.2
+  done
+  stopped=$(date +%s)
+  stop_after 0 $pid
+  took=$(($(date +%s) - stopped))
+  [ "$rc" -eq 143 ] || { echo "FAIL: experiment exited $rc after SIGTERM, expected 143"; cat "$work/exp.log"; exit 1; }
+  [ "$took" -le 30 ] || { echo "FAIL: experiment took $took s to stop"; exit 1; }
+  grep -q '"nearest_centroid"' "$work/exp/results.json" || { echo "FAIL: the finished method was not written"; exit 1; }
+  ! grep -q '"protonet"' "$work/exp/results.json" || { echo "FAIL: a method cut short was written as a result"; exit 1; }
+  grep -q "stopped by a signal" "$work/exp.log" || { echo "FAIL: no word of the signal"; cat "$work/exp.log"; exit 1; }
+  echo "experiment: SIGTERM → 143 in ${took} s, the finished method written, the interrupted one not"
 else
   echo "train part skipped: shared data absent"
 fi
