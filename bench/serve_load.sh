@@ -32,15 +32,10 @@ head -n 2 "$work/mixed.csv" > "$work/batch1.csv"
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 [ "$(tail -n +2 "$work/batch1000.csv" | wc -l)" -eq 1000 ] || { echo "fewer than 1000 flows"; exit 1; }
 
+# shellcheck source=../tests/serve/serve_lib.sh
+. tests/serve/serve_lib.sh
 start() {
-  "$metaids" serve --state "$work/state-$1" --listen 127.0.0.1:0 2> "$work/serve-$1.log" &
-  server_pid=$!
-  port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve-$1.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
+  serve_start "$metaids" "$work/serve-$1.log" "$work/state-$1"
   export TOKEN
   TOKEN=$(cat "$work/state-$1/token")
 }

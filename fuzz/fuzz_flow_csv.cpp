@@ -10,21 +10,16 @@
 
 #include "core/error.h"
 #include "detect/flow_csv.h"
+#include "fuzz_layout.h"
 
 namespace {
 
-metaids::detect::InputLayout layout() {
-  metaids::detect::InputLayout l;
-  l.numeric = {"Flow Duration", "Total Fwd Packet", "Protocol", "Flow Bytes/s"};
-  l.categories = {{"proto", {"tcp", "udp"}}};
-  l.schema = metaids::data::cicflowmeter_schema();
-  return l;
-}
+using metaids::fuzz::fuzz_layout;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const metaids::detect::InputLayout l = layout();
+  static const metaids::detect::InputLayout l = fuzz_layout();
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     metaids::detect::FlowCsvReader reader(std::string_view(text), "fuzz.csv", l);

@@ -10,16 +10,11 @@
 #include <string>
 
 #include "serve/requests.h"
+#include "fuzz_layout.h"
 
 namespace {
 
-metaids::detect::InputLayout layout() {
-  metaids::detect::InputLayout l;
-  l.numeric = {"Flow Duration", "Total Fwd Packet", "Protocol", "Flow Bytes/s"};
-  l.categories = {{"proto", {"tcp", "udp"}}};
-  l.schema = metaids::data::cicflowmeter_schema();
-  return l;
-}
+using metaids::fuzz::fuzz_layout;
 
 void check_batch(const metaids::serve::FlowBatch& batch, size_t width) {
   if (batch.width != width || batch.raw.size() != batch.records.size() * width) std::abort();
@@ -30,7 +25,7 @@ void check_batch(const metaids::serve::FlowBatch& batch, size_t width) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const metaids::detect::InputLayout l = layout();
+  static const metaids::detect::InputLayout l = fuzz_layout();
   if (size == 0) return 0;
   const int mode = data[0] % 5;
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -132,6 +133,18 @@ void run(const DetectOptions& o) {
   const flow::FlowTableConfig table = o.table.config();
   // A sensor that follows a service (--model-url): the service's model when it answers, else
   // --model or the built-in one until it does.
+  // --fpr / --unknown-rate: every model detected with (the first, and each one a followed
+  // service sends later) is calibrated on its reference flows the same way, once.
+  std::function<void(model::Model&)> prepare;
+  if (o.calibrate_first_s == 0 && o.fpr >= 0) {
+    const double fpr = o.fpr, unknown = o.unknown_rate >= 0 ? o.unknown_rate : o.fpr;
+    prepare = [fpr, unknown](model::Model& m) { model::calibrate_from_reference(m, fpr, unknown); };
+  } else if (o.calibrate_first_s == 0 && o.unknown_rate >= 0) {
+    const double unknown = o.unknown_rate;
+    prepare = [unknown](model::Model& m) {
+      model::calibrate_from_reference(m, m.calibration.target_fpr > 0 ? m.calibration.target_fpr : 0.01, unknown);
+    };
+  }
   std::unique_ptr<detect::ModelFollower> follower;
   std::shared_ptr<const model::Model> followed;
   if (!o.model_url.empty()) {
@@ -139,10 +152,7 @@ void run(const DetectOptions& o) {
     follow.url = o.model_url;
     follow.refresh_s = o.refresh_s;
     if (!o.model_token_file.empty()) follow.token = serve::read_token_file(o.model_token_file);
-    if (o.fpr >= 0) {
-      const double fpr = o.fpr, unknown = o.unknown_rate >= 0 ? o.unknown_rate : o.fpr;
-      follow.prepare = [fpr, unknown](model::Model& m) { model::calibrate_from_reference(m, fpr, unknown); };
-    }
+    follow.prepare = prepare;
     const bool quiet = o.quiet;
     follower = std::make_unique<detect::ModelFollower>(std::move(follow), [quiet](const std::string& line) {
       if (!quiet) fmt::print(stderr, "{}\n", escape_for_terminal(line));
@@ -153,12 +163,7 @@ void run(const DetectOptions& o) {
   const std::string model_name = followed ? fmt::format("{} (version {})", o.model_url, follower->version())
                                  : o.model.empty() ? std::string(detect::kBuiltinModelName)
                                                    : o.model;
-  if (o.fpr >= 0 && o.calibrate_first_s == 0) {
-    model::calibrate_from_reference(model, o.fpr, o.unknown_rate >= 0 ? o.unknown_rate : o.fpr);
-  } else if (o.unknown_rate >= 0 && o.calibrate_first_s == 0) {
-    model::calibrate_from_reference(model, model.calibration.target_fpr > 0 ? model.calibration.target_fpr : 0.01,
-                                    o.unknown_rate);
-  }
+  if (!followed && prepare) prepare(model);  // a followed model was prepared by the follower
   if (packets) detect::FeatureMapper check(model);  // a model for other columns fails here
   const std::string bpf = o.live.filter();
   for (const auto& p : o.pcaps) flow::check_capture_file(p, bpf);

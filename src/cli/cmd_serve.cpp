@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -67,7 +68,6 @@ void run(const ServeOptions& o) {
 
   std::string token;  // --token-file is read before anything is loaded or written
   if (!o.token_file.empty()) token = serve::read_token_file(o.token_file);
-  std::filesystem::create_directories(o.state);
   http.max_body = o.max_body_mib << 20;
   http.read_timeout_s = o.read_timeout_s;
   http.write_timeout_s = o.write_timeout_s;
@@ -119,28 +119,31 @@ void run(const ServeOptions& o) {
   log(fmt::format("serve: listening on http://{}:{}/ ; model version {} ({} classes, {} version(s) in {}); console at /",
                   http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host, port,
                   snap->entry.version, snap->model->classes.size(), service.store().entries().size(), o.state));
-  int stopped_by = 0;
+  std::atomic<int> stopped_by{0};
+  std::atomic<bool> finishing{false};  // the server ended by itself: the waiter's wake-up is no stop
   std::thread waiter([&] {
     while (true) {
       int signal = 0;
       if (sigwait(&signals, &signal) != 0) continue;
+      if (finishing.load()) return;
       if (signal == SIGHUP) continue;
-      if (signal == 0) return;  // woken by the main thread at the end
       stopped_by = signal;
       server.stop();
       return;
     }
   });
   server.run();
-  if (stopped_by == 0) {
-    // The server ended without a signal (it could not accept): wake the waiter.
+  if (stopped_by.load() == 0) {
+    // The server ended without a signal (it could not accept): wake the waiter, which returns.
+    finishing = true;
     pthread_kill(waiter.native_handle(), SIGTERM);
   }
   waiter.join();
   service.store().sync_now();
-  log(fmt::format("serve: stopped{}; {} flows scored", stopped_by ? fmt::format(" by signal {}", stopped_by) : "",
+  const int signal = stopped_by.load();
+  log(fmt::format("serve: stopped{}; {} flows scored", signal ? fmt::format(" by signal {}", signal) : "",
                   service.metrics().flows_scored()));
-  if (stopped_by != 0) exit_code() = flow::exit_status_for_signal(stopped_by);
+  if (signal != 0) exit_code() = flow::exit_status_for_signal(signal);
 }
 
 void register_serve(CLI::App& parent) {

@@ -44,7 +44,7 @@ void run(const TrainOptions& o) {
   require(o.shots >= 1 && o.shots <= 1000, "--shots must be in [1, 1000], got {}", o.shots);
   require(o.threads >= 1 && o.threads <= 256, "--threads must be in [1, 256], got {}", o.threads);
   require(!o.resume || !o.checkpoint.empty(), "--resume needs --checkpoint");
-  require(!std::isnan(o.weight_decay) && !std::isnan(o.gradient_penalty),
+  require_usage(!std::isnan(o.weight_decay) && !std::isnan(o.gradient_penalty),
           "--weight-decay and --gradient-penalty must be numbers >= 0");
   const std::string data_dir = resolve_data_dir(o.data);
   const data::ExperimentConfig config = data::load_experiment_config(o.config);

@@ -23,14 +23,12 @@ TaskKind task_kind_from_string(const std::string& name) {
   fail("unknown task '{}' (expected detection, classification or rare)", name);
 }
 
-namespace {
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
 }
-}  // namespace
 
 std::uint64_t setting_seed(std::uint64_t test_seed, Setting setting) {
   return splitmix64(splitmix64(test_seed ^ (static_cast<std::uint64_t>(setting.task) + 1) * 0x100000001b3ULL) ^

@@ -60,6 +60,8 @@ inline constexpr int kMaxEpisodes = 1000000;  // per setting (config and --episo
 
 // The seed of one setting's episodes: a fixed mix of the test seed, the task and K, so that
 // adding or removing a setting never changes another setting's episodes.
+// SplitMix64's finaliser: a well-mixed 64-bit value from any input (seeds derived from seeds).
+std::uint64_t splitmix64(std::uint64_t x);
 std::uint64_t setting_seed(std::uint64_t test_seed, Setting setting);
 
 // The episodes of one setting, drawn on demand. Deterministic in (source, spec, setting).

@@ -130,17 +130,6 @@ std::map<int, std::map<std::string, Summary>> summarize_by_family(const std::vec
   return out;
 }
 
-namespace {
-
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
-
 std::vector<Task<float>> tuning_episodes(const Split& split, TaskKind task, int ways, int shots, int queries, int count) {
   require(count >= 1, "tuning needs at least one episode, got {}", count);
   if (task != TaskKind::classification) ways = 2;
@@ -159,7 +148,7 @@ std::vector<Task<float>> tuning_episodes(const Split& split, TaskKind task, int 
           "tuning {} episodes at K = {} needs {} meta-train families with K + Q = {} rows; only {} have", to_string(task),
           shots, ways - 1, need, classes.size() - 1);
   // A seed of its own ("tune" mixed with the setting), never the test seed.
-  meta::EpisodeSampler sampler(split.train, classes, splitmix(setting_seed(0x74756e65ULL, Setting{task, shots})));
+  meta::EpisodeSampler sampler(split.train, classes, splitmix64(setting_seed(0x74756e65ULL, Setting{task, shots})));
   std::vector<Task<float>> episodes;
   episodes.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) episodes.push_back(sampler.sample_with_anchor(split.benign, ways, shots, queries));

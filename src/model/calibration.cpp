@@ -58,11 +58,17 @@ struct ReferenceScores {
   std::vector<float> novelty;
 };
 
-// The benign reference flows alone (threshold_for_rate needs nothing else).
-Matrix<float> benign_reference(const Model& m) {
+// The columns of the benign reference flows.
+std::vector<Eigen::Index> benign_columns(const Model& m) {
   std::vector<Eigen::Index> benign;
   for (size_t j = 0; j < m.reference_y.size(); ++j)
     if (m.reference_y[j] == 0) benign.push_back(static_cast<Eigen::Index>(j));
+  return benign;
+}
+
+// The benign reference flows alone (threshold_for_rate needs nothing else).
+Matrix<float> benign_reference(const Model& m) {
+  const std::vector<Eigen::Index> benign = benign_columns(m);
   Matrix<float> x(m.reference_x.rows(), static_cast<Eigen::Index>(benign.size()));
   for (size_t j = 0; j < benign.size(); ++j) x.col(static_cast<Eigen::Index>(j)) = m.reference_x.col(benign[j]);
   return x;
@@ -70,12 +76,18 @@ Matrix<float> benign_reference(const Model& m) {
 
 ReferenceScores reference_scores(const Model& m, bool with_novelty = true) {
   ReferenceScores out;
-  std::vector<float> benign_novelty;
-  class_margins(m, benign_reference(m), out.benign_margins, benign_novelty);
-  if (with_novelty) {
-    Matrix<float> unused;
-    class_margins(m, m.reference_x, unused, out.novelty);
+  if (!with_novelty) {  // the benign flows alone
+    std::vector<float> benign_novelty;
+    class_margins(m, benign_reference(m), out.benign_margins, benign_novelty);
+    return out;
   }
+  // Every reference flow once; the benign margins are its benign columns.
+  Matrix<float> margins;
+  class_margins(m, m.reference_x, margins, out.novelty);
+  const std::vector<Eigen::Index> benign = benign_columns(m);
+  out.benign_margins.resize(margins.rows(), static_cast<Eigen::Index>(benign.size()));
+  for (size_t j = 0; j < benign.size(); ++j)
+    out.benign_margins.col(static_cast<Eigen::Index>(j)) = margins.col(benign[j]);
   return out;
 }
 

@@ -103,11 +103,4 @@ std::vector<ScoredFlow> RecentFlows::flows(const std::string& host, size_t limit
   return out;
 }
 
-std::vector<float> RecentFlows::features(std::uint64_t id) const {
-  std::lock_guard lock(mutex_);
-  const float* row = nullptr;
-  if (alerts_.get(id, &row, width_) == nullptr && flows_.get(id, &row, width_) == nullptr) return {};
-  return {row, row + width_};
-}
-
 }  // namespace metaids::serve

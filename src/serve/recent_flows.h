@@ -55,9 +55,6 @@ class RecentFlows {
   std::vector<ScoredFlow> alerts(const AlertFilter& filter, size_t limit) const;
   // Newest flows first whose source or destination is `host` (any when empty), at most `limit`.
   std::vector<ScoredFlow> flows(const std::string& host, size_t limit) const;
-  // The raw row of one flow (for the console's feature view); empty when not held.
-  std::vector<float> features(std::uint64_t id) const;
-  size_t width() const { return width_; }
 
  private:
   struct Ring {

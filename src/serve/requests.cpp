@@ -166,12 +166,6 @@ BodyFormat body_format(std::string_view content_type) {
                                       data::short_json(std::string(content_type))));
 }
 
-std::string json_rows_to_csv(std::string_view body) {
-  const nlohmann::json json = parse_json_body(body);
-  if (!json.is_object()) throw RequestError(400, "the body must be a JSON object");
-  return rows_to_csv(json);
-}
-
 FlowBatch parse_flow_rows(std::string_view body, BodyFormat format, const detect::InputLayout& layout,
                           size_t max_flows) {
   std::string converted;

@@ -55,7 +55,6 @@ struct FlowBatch {
   detect::CsvReadReport report;
   size_t width = 0;
   size_t size() const { return records.size(); }
-  std::span<const float> row(size_t i) const { return {raw.data() + i * width, width}; }
 };
 
 // Flows of a request body (score, or adapt with rows). More than limits.max_flows rows, a
@@ -63,8 +62,6 @@ struct FlowBatch {
 // forms above: RequestError 400 (413 for too many flows).
 FlowBatch parse_flow_rows(std::string_view body, BodyFormat format, const detect::InputLayout& layout,
                           size_t max_flows);
-// The JSON forms as CSV text (exposed for tests and the fuzzer).
-std::string json_rows_to_csv(std::string_view body);
 
 // POST /v1/adapt:
 //   {"label": "C2 beacon", "flow_ids": [1718928291512345, ...]}          flows the service scored

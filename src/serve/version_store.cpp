@@ -72,9 +72,13 @@ VersionStore::VersionStore(Options options, Log log) : options_(std::move(option
   std::error_code ec;
   fs::create_directories(options_.dir / "versions", ec);
   require(!ec, "cannot create the state directory {}: {}", (options_.dir / "versions").string(), ec.message());
+  {
+    // Before the writer starts: if reading fails, no thread is left running (what it queues
+    // waits for the writer).
+    std::lock_guard lock(mutex_);
+    read_index();
+  }
   writer_ = std::thread([this] { writer(); });
-  std::lock_guard lock(mutex_);
-  read_index();
 }
 
 VersionStore::~VersionStore() {

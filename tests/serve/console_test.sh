@@ -27,16 +27,9 @@ screenshot="${CONSOLE_SCREENSHOT:-$(dirname "$metaids")/console.png}"
 "$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions 200 --seed 8 --quiet
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 
-"$metaids" serve --state "$work/state" --listen 127.0.0.1:0 2> "$work/serve.log" &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/serve.log"; echo "FAIL: the server did not start"; exit 1; }
-url="http://127.0.0.1:$port"
+# shellcheck source=serve_lib.sh
+. "$here/serve_lib.sh"
+serve_start "$metaids" "$work/serve.log" "$work/state" || { echo "FAIL: the server did not start"; exit 1; }
 token=$(cat "$work/state/token")
 score() { curl -sf -X POST -H "Authorization: Bearer $token" -H "Content-Type: text/csv" --data-binary @"$1" "$url/v1/score" >/dev/null; }
 score "$work/mixed.csv"

@@ -20,19 +20,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log"; exit 1; }
 
-start_server() {
-  : > "$work/serve.log"
-  "$metaids" serve --state "$work/state" --listen 127.0.0.1:0 --max-body 1 "$@" 2>> "$work/serve.log" &
-  server_pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/serve.log")
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "the server did not start"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "no port in the log"
-  url="http://127.0.0.1:$port"
-}
+# shellcheck source=serve_lib.sh
+. "$(dirname "$0")/serve_lib.sh"
+start_server() { serve_start "$metaids" "$work/serve.log" "$work/state" --max-body 1 "$@" || fail "the server did not start"; }
 stop_server() {
   kill -TERM "$server_pid"
   local rc=0
