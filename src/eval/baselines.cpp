@@ -225,12 +225,13 @@ nlohmann::json TreeTuning::to_json() const {
 }
 
 TreeTuning choose_tree_config(const std::vector<XgboostConfig>& grid, const std::vector<Task<float>>& episodes,
-                              int threads) {
+                              int threads, const std::function<bool()>& should_stop) {
   require(!grid.empty(), "no tree configuration to choose from");
   require(!episodes.empty(), "no tuning episodes to choose a tree configuration on");
   TreeTuning tuning;
   tuning.episodes = static_cast<int>(episodes.size());
   for (const XgboostConfig& config : grid) {
+    if (should_stop && should_stop()) break;  // the caller drops what a signal cut short
     std::vector<double> accuracy(episodes.size());
     meta::parallel_for(static_cast<int>(episodes.size()), threads, [&](int e, int) {
       const Task<float>& task = episodes[static_cast<size_t>(e)];

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -121,8 +122,9 @@ struct TreeTuning {
 
 // Scores every candidate on `episodes` (drawn from meta-train classes by the caller) and keeps
 // the most accurate one (the first of equals: list simpler candidates first). Episodes run in
-// parallel on `threads`; the result does not depend on the thread count.
+// parallel on `threads`; the result does not depend on the thread count. `should_stop` (a
+// signal) ends it before the next candidate; what it returns then is no choice.
 TreeTuning choose_tree_config(const std::vector<XgboostConfig>& grid, const std::vector<Task<float>>& episodes,
-                              int threads);
+                              int threads, const std::function<bool()>& should_stop = {});
 
 }  // namespace metaids::eval

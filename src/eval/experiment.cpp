@@ -182,6 +182,7 @@ struct Runner {
   void log(const std::string& line) const {
     if (options.log) options.log(line);
   }
+  bool stopped() const { return options.should_stop && options.should_stop(); }
 
   std::string describe(const std::map<std::string, Summary>& m) const {
     std::string s;
@@ -191,8 +192,15 @@ struct Runner {
 
   Evaluated evaluate(const std::string& method, std::uint64_t seed, const EpisodeStream& set, const EpisodeSolver& solver) {
     const auto start = Clock::now();
-    const std::vector<EpisodeMetrics> metrics = run_episodes(set, solver, options.threads);
+    // After a signal the remaining episodes are skipped (zero logits, not scored work): the
+    // caller drops the whole method, so nothing half-evaluated is reported.
+    const EpisodeSolver checked = [&](const Task<float>& t, int e, int thread) {
+      if (stopped()) return Matrix<float>(Matrix<float>::Zero(t.ways, t.query.x.cols()));
+      return solver(t, e, thread);
+    };
+    const std::vector<EpisodeMetrics> metrics = run_episodes(set, checked, options.threads);
     Evaluated result{summarize_episodes(metrics, set.setting().task), summarize_by_family(metrics)};
+    if (stopped()) return result;
     log(fmt::format("{} seed {} {} K={}:{} ({:.1f} s)", method, seed, to_string(set.setting().task), set.setting().shots,
                     describe(result.overall), seconds_since(start)));
     return result;
@@ -212,7 +220,8 @@ struct Runner {
     const auto& es = data.config.episodes;
     const std::vector<Task<float>> episodes =
         tuning_episodes(split, task, es.classification_ways, setting.shots, es.query, options.tuning_episodes);
-    const TreeTuning tuning = choose_tree_config(grid, episodes, options.threads);
+    const TreeTuning tuning = choose_tree_config(grid, episodes, options.threads, options.should_stop);
+    if (stopped()) return tree_configs.emplace(key, tuning.chosen).first->second;  // dropped by the caller
     log(fmt::format("{} {} K={}: settings chosen on {} meta-train episodes from {} candidates: {} (accuracy {:.4f}; "
                     "{:.1f} s)",
                     method, to_string(task), setting.shots, tuning.episodes, grid.size(), tuning.chosen.to_json().dump(),
@@ -237,6 +246,7 @@ struct Runner {
     PerSeed per_seed;
     const std::vector<std::uint64_t> run_seeds = seeded ? seeds : std::vector<std::uint64_t>{seeds.front()};
     for (std::uint64_t seed : run_seeds) {
+      if (stopped()) break;
       EpisodeSolver solver;
       if (method == "nearest_centroid") {
         solver = [](const Task<float>& t, int, int) { return nearest_centroid_episode(t); };
@@ -462,7 +472,16 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
       for (size_t i = 0; i < runner.sets.size(); ++i) runner.store(method, runner.sets[i], per_set[i]);
     } else {
       const bool seeded = method != "nearest_centroid" && !is_tree_baseline(method);
-      for (const EpisodeStream& set : runner.sets) runner.store(method, set, runner.run_baseline(method, set, seeded));
+      std::vector<PerSeed> per_set;
+      for (const EpisodeStream& set : runner.sets) {
+        if (runner.stopped()) break;
+        per_set.push_back(runner.run_baseline(method, set, seeded));
+      }
+      if (runner.stopped()) {  // cut short by a signal: not a result
+        runner.report.run["interrupted"] = true;
+        break;
+      }
+      for (size_t i = 0; i < runner.sets.size(); ++i) runner.store(method, runner.sets[i], per_set[i]);
     }
     runner.report.run["method_seconds"][method] = seconds_since(method_start);
   }

@@ -81,6 +81,23 @@ if [ -n "$data" ] && [ -d "$data/cicids2017-improved-sample" ]; then
   ! grep -q '"protonet"' "$work/exp/results.json" || { echo "FAIL: a method cut short was written as a result"; exit 1; }
   grep -q "stopped by a signal" "$work/exp.log" || { echo "FAIL: no word of the signal"; cat "$work/exp.log"; exit 1; }
   echo "experiment: SIGTERM → 143 in ${took} s, the finished method written, the interrupted one not"
+  # experiment: SIGTERM while a tree baseline is evaluated (a random forest takes minutes over
+  # 1000 episodes): it stops within seconds and the baseline cut short is not written.
+  "$metaids" experiment --config "$config" --data "$data" --out "$work/exp-rf" --methods nearest_centroid,random_forest \
+    --seeds 0 --episodes 1000 --threads 1 2> "$work/exp-rf.log" &
+  pid=$!
+  for _ in $(seq 600); do
+    grep -q "random_forest .* settings chosen" "$work/exp-rf.log" && break
+    sleep 0.2
+  done
+  stopped=$(date +%s)
+  stop_after 0 $pid
+  took=$(($(date +%s) - stopped))
+  [ "$rc" -eq 143 ] || { echo "FAIL: experiment exited $rc after SIGTERM, expected 143"; cat "$work/exp-rf.log"; exit 1; }
+  [ "$took" -le 15 ] || { echo "FAIL: experiment took $took s to stop in a tree baseline"; exit 1; }
+  grep -q '"nearest_centroid"' "$work/exp-rf/results.json" || { echo "FAIL: the finished method was not written"; exit 1; }
+  ! grep -q '"random_forest"' "$work/exp-rf/results.json" || { echo "FAIL: a baseline cut short was written"; exit 1; }
+  echo "experiment: SIGTERM in a tree baseline → 143 in ${took} s, the baseline not written"
 else
   echo "train part skipped: shared data absent"
 fi
