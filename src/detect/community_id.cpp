@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "detect/base64.h"
 
 namespace metaids::detect {
 
@@ -65,6 +66,11 @@ std::string community_id_v1(const FlowTuple& t, std::uint16_t seed) {
 }
 
 void append_community_id_v1(std::string& out, const FlowTuple& t, std::uint16_t seed) {
+  char buffer[kCommunityIdLength];
+  out.append(buffer, put_community_id_v1(buffer, t, seed));
+}
+
+char* put_community_id_v1(char* out, const FlowTuple& t, std::uint16_t seed) {
   const size_t address_bytes = t.ip_version == 6 ? 16 : 4;
   const bool ports = has_ports(t.protocol);
   // Order the endpoints: the smaller (address, port) first, unless the tuple is one-way.
@@ -107,10 +113,10 @@ void append_community_id_v1(std::string& out, const FlowTuple& t, std::uint16_t 
       EVP_DigestUpdate(sha1.context, input, n) != 1 || EVP_DigestFinal_ex(sha1.context, digest, &digest_length) != 1 ||
       digest_length != SHA_DIGEST_LENGTH)
     fail("SHA-1 is not available from OpenSSL");
-  unsigned char encoded[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  const int length = EVP_EncodeBlock(encoded, digest, SHA_DIGEST_LENGTH);
-  out += "1:";
-  out.append(reinterpret_cast<const char*>(encoded), static_cast<size_t>(length));
+  static_assert(kCommunityIdLength == 2 + base64_length(SHA_DIGEST_LENGTH));
+  *out++ = '1';
+  *out++ = ':';
+  return put_base64(out, digest, SHA_DIGEST_LENGTH);
 }
 
 }  // namespace metaids::detect

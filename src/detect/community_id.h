@@ -26,5 +26,8 @@ void map_icmp_to_ports(std::uint8_t protocol, std::uint8_t type, std::uint8_t co
 
 std::string community_id_v1(const FlowTuple& tuple, std::uint16_t seed = 0);
 void append_community_id_v1(std::string& out, const FlowTuple& tuple, std::uint16_t seed = 0);
+// Writes the same kCommunityIdLength characters at `out`; returns the end.
+inline constexpr size_t kCommunityIdLength = 30;  // "1:" and 28 characters of base64
+char* put_community_id_v1(char* out, const FlowTuple& tuple, std::uint16_t seed = 0);
 
 }  // namespace metaids::detect

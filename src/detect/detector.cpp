@@ -71,13 +71,14 @@ void Detector::flush() {
   }
   scorer_.score(x_, verdicts_);
   lines_.clear();
+  batch_alerts_.assign(model_->classes.size() + 1, 0);  // [0]: unknown, then the classes
   for (Eigen::Index j = 0; j < n; ++j) {
     const FlowRecord& record = records_[static_cast<size_t>(j)];
     const model::Verdict& v = verdicts_[static_cast<size_t>(j)];
     ++stats_.flows;
     if (v.alert) {
       ++stats_.alerts;
-      ++stats_.alerts_by_class[formatter_.reported_name(v)];
+      ++batch_alerts_[static_cast<size_t>(v.reported + 1)];  // by name after the batch
     }
     if (v.unknown) ++stats_.unknown;
     if (!record.label.empty()) {
@@ -88,6 +89,9 @@ void Detector::flush() {
                       options_.all_flows);
     if (on_verdict) on_verdict(record, v);
   }
+  for (size_t k = 0; k < batch_alerts_.size(); ++k)
+    if (batch_alerts_[k] != 0)
+      stats_.alerts_by_class[k == 0 ? std::string(model::kUnknownClass) : model_->classes[k - 1].name] += batch_alerts_[k];
   if (x_.cols() != kBatch) x_.resize(d, kBatch);
   output_.write(lines_);
 }

@@ -91,6 +91,7 @@ class Detector : public flow::FlowSink {
   Eigen::Index pending_ = 0;
   std::vector<model::Verdict> verdicts_;
   std::string lines_;
+  std::vector<std::uint64_t> batch_alerts_;  // alerts of the batch by class index + 1 (0: unknown)
   DetectorStats stats_;
 };
 

@@ -6,8 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include <algorithm>
 #include <bit>
 #include <array>
 #include <cerrno>
@@ -18,6 +17,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "detect/base64.h"
 #include "detect/community_id.h"
 #include "model/digest.h"
 
@@ -77,22 +77,6 @@ std::string eve_timestamp(std::int64_t us) {
   return out;
 }
 
-void append_eve_timestamp(std::string& out, std::int64_t us) {
-  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
-  const auto micros = static_cast<int>(us - seconds * 1'000'000);
-  // The date and time of the last second seen, per thread: alerts come in bursts.
-  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
-  thread_local char date[32];
-  if (seconds != cached_second) {
-    const std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    cached_second = seconds;
-  }
-  fmt::format_to(std::back_inserter(out), FMT_COMPILE("{}.{:06d}+0000"), date, micros);
-}
-
 std::string_view eve_protocol(std::uint8_t protocol) {
   static const std::array<std::string, 256> names = [] {
     std::array<std::string, 256> n;
@@ -137,11 +121,103 @@ std::string columns_hash(const std::vector<std::string>& columns) {
   return model::sha256_hex(joined).substr(0, 12);
 }
 
+namespace {
+
+// The pieces of a line are written through a raw pointer into a buffer sized for the line's
+// upper bound, then appended at once: appending piece by piece to a std::string (a capacity
+// check per character) took most of an alert line's time.
+inline char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+// Bytes a string can take escaped: \u00XX for every byte at worst.
+constexpr size_t escaped_bound(size_t n) { return 6 * n + 2; }
+
+// A JSON string literal; text that needs no escaping (addresses, plain names) is copied.
+char* put_json_string(char* p, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    thread_local std::string escaped;
+    escaped.clear();
+    append_json_string(escaped, s);
+    return put(p, escaped);
+  }
+  *p++ = '"';
+  p = put(p, s);
+  *p++ = '"';
+  return p;
+}
+
+// "2023-11-14T22:13:20.000000+0000": the date and time of the last second seen (per thread:
+// alerts come in bursts), then the microseconds.
+char* put_timestamp(char* p, std::int64_t us) {
+  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
+  auto micros = static_cast<int>(us - seconds * 1'000'000);
+  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+  thread_local char date[32];
+  thread_local size_t date_length = 0;
+  if (seconds != cached_second) {
+    const std::time_t t = static_cast<std::time_t>(seconds);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    date_length = std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second = seconds;
+  }
+  p = put(p, std::string_view(date, date_length));
+  *p++ = '.';
+  for (int k = 5; k >= 0; --k) {
+    p[k] = static_cast<char>('0' + micros % 10);
+    micros /= 10;
+  }
+  return put(p + 6, "+0000");
+}
+
+template <typename T>
+char* put_number(char* p, T value) {
+  return fmt::format_to(p, FMT_COMPILE("{}"), value);
+}
+
+}  // namespace
+
+void append_eve_timestamp(std::string& out, std::int64_t us) {
+  char buffer[48];
+  out.append(buffer, put_timestamp(buffer, us));
+}
+
 EveFormatter::EveFormatter(const model::Model& model, bool include_features)
     : classes_(model.classes),
       version_(model.version()),
       columns_(columns_hash(model.input_columns())),
-      include_features_(include_features) {}
+      include_features_(include_features) {
+  // What a line says of its class does not change: written once here, escaped.
+  const auto alert_head = [&](std::int64_t signature_id, const std::string& signature, const std::string& category,
+                              int severity) {
+    std::string s = fmt::format(",\"alert\":{{\"action\":\"allowed\",\"gid\":1,\"signature_id\":{},\"rev\":1,\"signature\":",
+                                signature_id);
+    append_json_string(s, signature);
+    s += ",\"category\":";
+    append_json_string(s, category);
+    s += fmt::format(",\"severity\":{},\"metadata\":{{\"score\":[\"", severity);
+    return s;
+  };
+  const auto class_field = [](const std::string& name) {
+    std::string s = ",\"metaids\":{\"class\":";
+    append_json_string(s, name);
+    return s;
+  };
+  for (const auto& c : classes_) {
+    alert_head_.push_back(alert_head(c.signature_id, c.name, c.category, c.severity));
+    class_field_.push_back(class_field(c.name));
+  }
+  unknown_alert_head_ = alert_head(model::kUnknownSignatureId, "unknown: far from every known class", "Unknown Traffic", 3);
+  unknown_class_field_ = class_field(model::kUnknownClass);
+  alert_tail_ = "\"],\"model_version\":[\"" + version_ + "\"]}}";
+  features_head_ = ",\"columns\":\"" + columns_ + "\",\"features_b64\":\"";
+}
 
 const std::string& EveFormatter::reported_name(const model::Verdict& v) const {
   static const std::string unknown = model::kUnknownClass;
@@ -151,17 +227,36 @@ const std::string& EveFormatter::reported_name(const model::Verdict& v) const {
 void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Verdict& v, std::span<const float> raw,
                           bool all_flows) const {
   if (!v.alert && !all_flows) return;
-  auto it = std::back_inserter(out);
+  const bool unknown = v.reported == model::Verdict::kUnknown;
+  const auto k = static_cast<size_t>(v.reported);
+  const std::string& alert_head = unknown ? unknown_alert_head_ : alert_head_[k];
+  const std::string& class_field = unknown ? unknown_class_field_ : class_field_[k];
+  // Every fixed piece and number fits in 640 bytes; the rest is counted.
+  const size_t bound = 640 + escaped_bound(r.src_ip.size()) + escaped_bound(r.dst_ip.size()) +
+                       escaped_bound(r.label.size()) + alert_head.size() + alert_tail_.size() + class_field.size() +
+                       features_head_.size() + base64_length(raw.size() * sizeof(float));
+  thread_local std::vector<char> buffer;
+  if (buffer.size() < bound) buffer.resize(bound);
+  char* const begin = buffer.data();
+  char* p = begin;
+
   const std::int64_t when = r.end_us != 0 ? r.end_us : r.start_us;
-  out += "{\"timestamp\":\"";
-  append_eve_timestamp(out, when != 0 ? when : model::now_seconds() * 1'000'000);
-  fmt::format_to(it, FMT_COMPILE("\",\"flow_id\":{},\"event_type\":\"{}\""), eve_flow_id(r), v.alert ? "alert" : "flow");
+  p = put(p, "{\"timestamp\":\"");
+  p = put_timestamp(p, when != 0 ? when : model::now_seconds() * 1'000'000);
+  p = put(p, "\",\"flow_id\":");
+  p = put_number(p, eve_flow_id(r));
+  p = put(p, v.alert ? ",\"event_type\":\"alert\"" : ",\"event_type\":\"flow\"");
   if (r.has_identity) {
-    out += ",\"src_ip\":";
-    append_json_string(out, r.src_ip);
-    fmt::format_to(it, FMT_COMPILE(",\"src_port\":{},\"dest_ip\":"), r.src_port);
-    append_json_string(out, r.dst_ip);
-    fmt::format_to(it, FMT_COMPILE(",\"dest_port\":{},\"proto\":\"{}\""), r.dst_port, eve_protocol(r.protocol));
+    p = put(p, ",\"src_ip\":");
+    p = put_json_string(p, r.src_ip);
+    p = put(p, ",\"src_port\":");
+    p = put_number(p, r.src_port);
+    p = put(p, ",\"dest_ip\":");
+    p = put_json_string(p, r.dst_ip);
+    p = put(p, ",\"dest_port\":");
+    p = put_number(p, r.dst_port);
+    p = put(p, ",\"proto\":\"");
+    p = put(p, eve_protocol(r.protocol));
     FlowTuple tuple;
     tuple.src = r.src_address;
     tuple.dst = r.dst_address;
@@ -170,61 +265,59 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
     tuple.src_port = r.src_port;
     tuple.dst_port = r.dst_port;
     if (r.protocol == 1 || r.protocol == 58) map_icmp_to_ports(r.protocol, r.icmp_type, r.icmp_code, tuple);
-    out += ",\"community_id\":\"";
-    append_community_id_v1(out, tuple);
-    out += '"';
+    p = put(p, "\",\"community_id\":\"");
+    p = put_community_id_v1(p, tuple);
+    *p++ = '"';
   }
-  const std::string& name = reported_name(v);
   if (v.alert) {
-    const bool unknown = v.reported == model::Verdict::kUnknown;
-    const model::ClassInfo* info = unknown ? nullptr : &classes_[static_cast<size_t>(v.reported)];
-    fmt::format_to(it, FMT_COMPILE(",\"alert\":{{\"action\":\"allowed\",\"gid\":1,\"signature_id\":{},\"rev\":1,\"signature\":"),
-                   unknown ? model::kUnknownSignatureId : info->signature_id);
-    append_json_string(out, unknown ? std::string("unknown: far from every known class") : name);
-    out += ",\"category\":";
-    append_json_string(out, unknown ? std::string("Unknown Traffic") : info->category);
-    fmt::format_to(it, FMT_COMPILE(",\"severity\":{},\"metadata\":{{\"score\":[\"{:.4g}\"],\"model_version\":[\"{}\"]}}}}"),
-                   unknown ? 3 : info->severity, unknown ? v.novelty : v.margin, version_);
+    p = put(p, alert_head);
+    p = fmt::format_to(p, FMT_COMPILE("{:.4g}"), unknown ? v.novelty : v.margin);
+    p = put(p, alert_tail_);
   }
   if (r.start_us != 0 || r.pkts_toserver != 0) {
-    fmt::format_to(it,
-                   FMT_COMPILE(",\"flow\":{{\"pkts_toserver\":{},\"pkts_toclient\":{},\"bytes_toserver\":{},"
-                               "\"bytes_toclient\":{}"),
-                   r.pkts_toserver, r.pkts_toclient, r.bytes_toserver, r.bytes_toclient);
+    p = put(p, ",\"flow\":{\"pkts_toserver\":");
+    p = put_number(p, r.pkts_toserver);
+    p = put(p, ",\"pkts_toclient\":");
+    p = put_number(p, r.pkts_toclient);
+    p = put(p, ",\"bytes_toserver\":");
+    p = put_number(p, r.bytes_toserver);
+    p = put(p, ",\"bytes_toclient\":");
+    p = put_number(p, r.bytes_toclient);
     if (r.start_us != 0) {
-      out += ",\"start\":\"";
-      append_eve_timestamp(out, r.start_us);
-      out += "\",\"end\":\"";
-      append_eve_timestamp(out, r.end_us != 0 ? r.end_us : r.start_us);
-      out += '"';
+      p = put(p, ",\"start\":\"");
+      p = put_timestamp(p, r.start_us);
+      p = put(p, "\",\"end\":\"");
+      p = put_timestamp(p, r.end_us != 0 ? r.end_us : r.start_us);
+      *p++ = '"';
     }
-    out += '}';
+    *p++ = '}';
   }
-  out += ",\"metaids\":{\"class\":";
-  append_json_string(out, name);
-  auto number = [&](const char* key, float value) {
-    if (std::isfinite(value))
-      fmt::format_to(it, FMT_COMPILE(",\"{}\":{}"), key, value);
-    else
-      fmt::format_to(it, FMT_COMPILE(",\"{}\":null"), key);
+  p = put(p, class_field);
+  const auto number = [&p](std::string_view key, float value) {
+    p = put(p, key);
+    p = std::isfinite(value) ? put_number(p, value) : put(p, "null");
   };
-  number("margin", v.margin);
-  number("probability", v.probability);
-  number("novelty", v.novelty);
-  fmt::format_to(it, FMT_COMPILE(",\"unknown\":{}"), v.unknown);
-  if (r.line != 0) fmt::format_to(it, FMT_COMPILE(",\"line\":{}"), r.line);
+  number(",\"margin\":", v.margin);
+  number(",\"probability\":", v.probability);
+  number(",\"novelty\":", v.novelty);
+  p = put(p, v.unknown ? ",\"unknown\":true" : ",\"unknown\":false");
+  if (r.line != 0) {
+    p = put(p, ",\"line\":");
+    p = put_number(p, r.line);
+  }
   if (!r.label.empty()) {
-    out += ",\"label\":";
-    append_json_string(out, r.label);
+    p = put(p, ",\"label\":");
+    p = put_json_string(p, r.label);
   }
   if (include_features_) {
     // The raw inputs as little-endian IEEE 754 binary32, base64: exact (adapt --eve learns the
     // very row that was scored), a third of the text of decimals, and ten times faster to write.
-    out += ",\"columns\":\"" + columns_ + "\",\"features_b64\":\"";
-    append_features_base64(out, raw);
-    out += '"';
+    p = put(p, features_head_);
+    p = put_features_base64(p, raw);
+    *p++ = '"';
   }
-  out += "}}\n";
+  p = put(p, "}}\n");
+  out.append(begin, p);
 }
 
 EveOutput::EveOutput(std::string path) : path_(std::move(path)) { open(); }

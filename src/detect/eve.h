@@ -58,6 +58,9 @@ class EveFormatter {
   std::string version_;
   std::string columns_;
   bool include_features_;
+  // Written once: the alert object up to its score, and the line's class field, per class.
+  std::vector<std::string> alert_head_, class_field_;
+  std::string unknown_alert_head_, unknown_class_field_, alert_tail_, features_head_;
 };
 
 // The output a detector appends EVE lines to: a file opened for appending (created 0640),

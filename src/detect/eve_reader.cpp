@@ -1,5 +1,7 @@
 #include "detect/eve_reader.h"
 
+#include "detect/base64.h"
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -17,17 +19,18 @@
 namespace metaids::detect {
 
 void append_features_base64(std::string& out, std::span<const float> raw) {
+  const size_t at = out.size();
+  out.resize(at + base64_length(raw.size() * sizeof(float)));
+  put_features_base64(out.data() + at, raw);
+}
+
+char* put_features_base64(char* out, std::span<const float> raw) {
   static_assert(std::endian::native == std::endian::little, "features_b64 is little-endian");
   thread_local std::vector<float> clean;
   clean.assign(raw.begin(), raw.end());
   for (float& v : clean)
     if (!std::isfinite(v)) v = 0.0f;
-  const size_t bytes = clean.size() * sizeof(float);
-  const size_t at = out.size();
-  out.resize(at + 4 * ((bytes + 2) / 3) + 1);
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
-                                reinterpret_cast<const unsigned char*>(clean.data()), static_cast<int>(bytes));
-  out.resize(at + static_cast<size_t>(n));
+  return put_base64(out, clean.data(), clean.size() * sizeof(float));
 }
 
 std::vector<float> decode_features_base64(std::string_view text) {

@@ -18,6 +18,8 @@ namespace metaids::detect {
 // Raw inputs as base64 of little-endian float32 (non-finite values as 0), and back (throws
 // metaids::Error on malformed text).
 void append_features_base64(std::string& out, std::span<const float> raw);
+// Writes the same text at `out` (base64_length(4 · raw.size()) characters); returns its end.
+char* put_features_base64(char* out, std::span<const float> raw);
 std::vector<float> decode_features_base64(std::string_view text);
 
 inline constexpr size_t kMaxEveLineBytes = size_t{1} << 20;  // an EVE record is about a kilobyte

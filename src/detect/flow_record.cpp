@@ -84,6 +84,10 @@ void FeatureMapper::map(const flow::FeatureVector& features, std::uint8_t protoc
       continue;
     }
     double value = features[source_[j]];
+    if (value == 0.0) {  // most columns of a short flow ("-0" stays -0, unless printed as an integer)
+      row[j] = integer_[j] ? 0.0f : static_cast<float>(value);
+      continue;
+    }
     // The writer prints integer columns as integers (truncated), the rest as shortest decimals.
     if (integer_[j] && std::fabs(value) < 9.0e15) value = static_cast<double>(static_cast<std::int64_t>(value));
     row[j] = csv_equivalent_float(value);

@@ -50,7 +50,7 @@ class FeatureMapper {
 
  private:
   std::vector<size_t> source_;  // flow feature index of each model input column
-  std::vector<bool> integer_;   // printed as an integer by the flow writer
+  std::vector<std::uint8_t> integer_;  // printed as an integer by the flow writer
 };
 
 }  // namespace metaids::detect

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "detect/base64.h"
 #include "data/temp_dir.h"
 #include "common/test_model.h"
 
@@ -117,6 +118,47 @@ TEST(Eve, ClassNamesWithControlCharactersAndBadUtf8StayOneLine) {
   const auto j = nlohmann::json::parse(line);  // strict: valid UTF-8 and escapes
   EXPECT_EQ(j["alert"]["signature"],
             "evil\tclass\nwith \"quotes\" \\ \x01\x1f\x7f and \xef\xbf\xbd\xef\xbf\xbd bytes \xc3\xa9");
+  // Text from a CSV (addresses, labels) is escaped the same way, and a long one fits.
+  FlowRecord r = tcp_record();
+  r.src_ip = "10.0.0.1\n\"x\"";
+  r.label = std::string(5000, '\x01') + "\xff";
+  line.clear();
+  formatter.append(line, r, v, {}, false);
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  const auto k = nlohmann::json::parse(line);
+  EXPECT_EQ(k["src_ip"], "10.0.0.1\n\"x\"");
+  EXPECT_EQ(k["metaids"]["label"], std::string(5000, '\x01') + "\xef\xbf\xbd");
+}
+
+// The fast encoder against RFC 4648's vectors and a bit-by-bit reference over every byte value.
+TEST(Eve, Base64MatchesTheStandard) {
+  const auto encode = [](std::string_view in) {
+    std::string out(base64_length(in.size()), '?');
+    EXPECT_EQ(put_base64(out.data(), in.data(), in.size()), out.data() + out.size());
+    return out;
+  };
+  EXPECT_EQ(encode(""), "");
+  EXPECT_EQ(encode("f"), "Zg==");
+  EXPECT_EQ(encode("fo"), "Zm8=");
+  EXPECT_EQ(encode("foo"), "Zm9v");
+  EXPECT_EQ(encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(encode("foobar"), "Zm9vYmFy");
+  const auto reference = [](std::string_view in) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bits, out;
+    for (unsigned char c : in)
+      for (int b = 7; b >= 0; --b) bits += (c >> b) & 1 ? '1' : '0';
+    while (bits.size() % 6 != 0) bits += '0';
+    for (size_t i = 0; i < bits.size(); i += 6) out += kAlphabet[std::stoi(bits.substr(i, 6), nullptr, 2)];
+    while (out.size() % 4 != 0) out += '=';
+    return out;
+  };
+  std::string every;
+  for (int round = 0; round < 3; ++round)
+    for (int c = 0; c < 256; ++c) every += static_cast<char>((c * (round + 1) * 37 + round) & 0xff);
+  for (size_t n = 0; n < 40; ++n) EXPECT_EQ(encode(every.substr(n * 7, n)), reference(every.substr(n * 7, n))) << n;
+  EXPECT_EQ(encode(every), reference(every));
 }
 
 TEST(Eve, FeaturesRoundTripExactlyThroughBase64) {
