@@ -85,7 +85,9 @@ FeatureTransform FeatureTransform::fit(const FeatureTable& table, std::span<cons
 void FeatureTransform::apply_row_in_place(std::span<float> row) const {
   require(row.size() == mean_.size(), "transform: row has {} values, expected {}", row.size(), mean_.size());
   for (size_t j = 0; j < row.size(); ++j) {
-    const float z = (signed_log1p(row[j]) - mean_[j]) / std_[j];
+    // signed_log1p(±0) is ±0, bit for bit: zeros (most columns of a short flow) skip log1p.
+    const float x = row[j];
+    const float z = ((x == 0.0f ? x : signed_log1p(x)) - mean_[j]) / std_[j];
     row[j] = std::clamp(z, -clip_, clip_);
   }
 }
