@@ -237,7 +237,7 @@ ModelFile to_file(const Model& m) {
   file.header["task"] = m.task;
   file.header["schema"] = m.schema.to_json();
   file.header["calibration"] = m.calibration.to_json();
-  file.header["history"] = m.history;
+  file.raw_arrays.emplace_back("history", m.history.texts());
   file.header["provenance"] = m.provenance;
   file.header["support"] = {{"flows", m.support_y.size()}, {"features", m.support_x.rows()}};
   file.header["reference"] = {{"flows", m.reference_y.size()}};
@@ -350,10 +350,7 @@ Model from_file(const ModelFile& file, const std::string& source) {
   } catch (const Error& e) {
     fail("{}: {}", source, e.what());
   }
-  if (h.contains("history")) {
-    require(h["history"].is_array(), "{}: history must be an array", source);
-    m.history = h["history"];
-  }
+  if (h.contains("history")) m.history = History::from_json(h["history"], source);
   if (h.contains("provenance")) {
     require(h["provenance"].is_object(), "{}: provenance must be an object", source);
     m.provenance = h["provenance"];
@@ -496,6 +493,45 @@ std::string iso8601_utc(std::int64_t seconds) {
   char buffer[32];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buffer;
+}
+
+namespace {
+
+// The model file's header text: strict JSON, invalid UTF-8 replaced (model_file.cpp).
+std::string header_json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+History History::from_json(const nlohmann::json& array, std::string_view source) {
+  require(array.is_array(), "{}: history must be an array", source);
+  History h;
+  h.events_.reserve(array.size());
+  for (const auto& e : array) h.push_back(e);
+  return h;
+}
+
+void History::push_back(nlohmann::json event) {
+  std::string text = header_json_text(event);
+  events_.push_back(std::make_shared<const HistoryEvent>(HistoryEvent{std::move(event), std::move(text)}));
+}
+
+nlohmann::json History::to_json() const {
+  nlohmann::json array = nlohmann::json::array();
+  for (const auto& e : events_) array.push_back(e->value);
+  return array;
+}
+
+std::vector<std::shared_ptr<const std::string>> History::texts() const {
+  std::vector<std::shared_ptr<const std::string>> out;
+  out.reserve(events_.size());
+  for (const auto& e : events_) out.emplace_back(e, &e->text);  // shares the event's ownership
+  return out;
+}
+
+bool History::operator==(const History& other) const {
+  return std::equal(begin(), end(), other.begin(), other.end());
 }
 
 nlohmann::json history_event(const std::string& name, nlohmann::json fields) {

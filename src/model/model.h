@@ -23,10 +23,13 @@
 // adapted or calibrated, never per batch.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/feature_table.h"
@@ -37,6 +40,65 @@
 #include "model/model_file.h"
 
 namespace metaids::model {
+
+// A model's history: its events (JSON objects) in order. A copy shares the events with the
+// original, and each event keeps the JSON text the model file holds, so that the service's
+// copy of a model per adaptation, and the version file it writes, do not copy or serialise
+// again a history that grows by one event per version (at 1 400 versions that was most of an
+// adaptation's time).
+struct HistoryEvent {
+  nlohmann::json value;
+  std::string text;  // value as the model file writes it
+};
+
+class History {
+ public:
+  // The model file's "history" array; throws metaids::Error (naming `source`) for anything else.
+  static History from_json(const nlohmann::json& array, std::string_view source);
+  void push_back(nlohmann::json event);
+  size_t size() const { return events_.size(); }
+  bool empty() const { return events_.empty(); }
+  const nlohmann::json& operator[](size_t i) const { return events_[i]->value; }
+  const nlohmann::json& back() const { return events_.back()->value; }
+  nlohmann::json to_json() const;
+  // The events' JSON text, as written in the model file.
+  std::vector<std::shared_ptr<const std::string>> texts() const;
+  bool operator==(const History& other) const;
+
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = nlohmann::json;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const nlohmann::json*;
+    using reference = const nlohmann::json&;
+    const_iterator() = default;
+    reference operator*() const { return (*it_)->value; }
+    pointer operator->() const { return &(*it_)->value; }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++it_;
+      return old;
+    }
+    bool operator==(const const_iterator& other) const { return it_ == other.it_; }
+
+   private:
+    friend class History;
+    using Base = std::vector<std::shared_ptr<const HistoryEvent>>::const_iterator;
+    explicit const_iterator(Base it) : it_(it) {}
+    Base it_;
+  };
+  const_iterator begin() const { return const_iterator(events_.begin()); }
+  const_iterator end() const { return const_iterator(events_.end()); }
+
+ private:
+  std::vector<std::shared_ptr<const HistoryEvent>> events_;
+};
+
 
 using meta::Matrix;
 using meta::Vector;
@@ -101,7 +163,7 @@ class Model {
   data::FeatureTransform transform;
   data::DatasetSchema schema;
   Calibration calibration;
-  nlohmann::json history = nlohmann::json::array();
+  History history;
   nlohmann::json provenance = nlohmann::json::object();
   nlohmann::json header = nlohmann::json::object();  // hyperparameters, metrics, anything else kept
 

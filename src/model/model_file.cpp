@@ -124,9 +124,31 @@ std::string encode_with_header(nlohmann::json header, const ModelFile& model) {
   }
   header["format_version"] = kModelFormatVersion;
   header["metaids_version"] = "0.1.0";
+  // A raw array goes in as a placeholder that no JSON text of a real value contains (a string
+  // of control characters, written escaped), replaced by the array's text after the dump: the
+  // bytes are those of dumping the array itself, its elements having been dumped the same way.
+  static constexpr std::string_view kPlaceholder = "\x01metaids raw array\x01";
+  for (const auto& [key, elements] : model.raw_arrays) {
+    require(!header.contains(key), "model to save: '{}' is given twice", key);
+    header[key] = kPlaceholder;
+  }
   // Strict JSON text: replace invalid UTF-8 rather than throw, so a stray byte in a class name
   // cannot make a trained model unsaveable.
-  const std::string header_text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string header_text = header.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string placeholder_text = nlohmann::json(kPlaceholder).dump();  // "\u0001metaids raw array\u0001"
+  for (const auto& [key, elements] : model.raw_arrays) {
+    const std::string key_text = nlohmann::json(key).dump() + ":";
+    const size_t at = header_text.find(key_text + placeholder_text);
+    require(at != std::string::npos && header_text.find(key_text + placeholder_text, at + 1) == std::string::npos,
+            "model to save: the header's '{}' cannot be placed (a value mimics the placeholder)", key);
+    std::string array = "[";
+    for (size_t i = 0; i < elements.size(); ++i) {
+      if (i > 0) array += ',';
+      array += *elements[i];
+    }
+    array += ']';
+    header_text.replace(at + key_text.size(), placeholder_text.size(), array);
+  }
   std::string out;
   size_t total = kPreambleBytes + header_text.size() + 4;
   for (const auto& t : model.tensors) total += 4 + t.name.size() + 8 + t.values.size() * sizeof(float);

@@ -25,9 +25,11 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace metaids::model {
@@ -50,6 +52,10 @@ struct NamedTensor {
 struct ModelFile {
   nlohmann::json header = nlohmann::json::object();
   std::vector<NamedTensor> tensors;
+  // Header arrays given as their elements' JSON text (the key is then not in `header`): written
+  // as they are, so that a model's long history is not serialised again for every version.
+  // Decoding puts them in `header` like any other key.
+  std::vector<std::pair<std::string, std::vector<std::shared_ptr<const std::string>>>> raw_arrays;
 
   // The tensor called `name`; throws metaids::Error listing the available names if absent.
   const NamedTensor& tensor(std::string_view name) const;

@@ -297,7 +297,7 @@ nlohmann::json Service::model_info() const {
                          {"columns", m.input_columns()},
                          {"classes", classes},
                          {"calibration", m.calibration.to_json()},
-                         {"history", m.history}};
+                         {"history", m.history.to_json()}};
   const nlohmann::json v = versions();
   info["versions"] = v["versions"];
   info["log"] = v["log"];

@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "common/test_model.h"
@@ -57,6 +60,45 @@ TEST(Model, RoundTripKeepsEverything) {
   EXPECT_EQ(back.calibration.class_thresholds, m.calibration.class_thresholds);
   EXPECT_EQ(back.calibration.novelty_threshold, m.calibration.novelty_threshold);
   EXPECT_EQ(back.version(), m.version());
+}
+
+// The history is written from each event's kept text: the same bytes as dumping it whole, for
+// events with nested values, non-ASCII text and invalid UTF-8 (replaced the same way), and
+// copies share the events.
+TEST(Model, HistoryIsWrittenAsItsEventsText) {
+  Model m = test::make_cic_model();
+  m.history.push_back(history_event("train", {{"classes", {"BENIGN", "DoS"}}, {"fpr", 0.001}, {"nested", {{"a", {1, 2.5}}}}}));
+  m.history.push_back(history_event("adapt", {{"label", "Größe \t \"x\" \xff\xfe"}, {"k", 5}}));
+  m.history.push_back(history_event("calibrate", {}));
+  ModelFile whole = to_file(m);
+  ASSERT_EQ(whole.raw_arrays.size(), 1u);
+  whole.raw_arrays.clear();
+  whole.header["history"] = m.history.to_json();
+  const std::string expected = encode_model(whole);
+  EXPECT_EQ(encode_model(to_file(m)), expected);
+  const Model back = from_file(decode_model(expected, "m"), "m");
+  EXPECT_EQ(encode_model(to_file(back)), expected);
+  EXPECT_EQ(back.history.size(), 3u);
+  EXPECT_EQ(back.history[1]["label"], "Größe \t \"x\" \xef\xbf\xbd\xef\xbf\xbd");
+  const Model copy = m;
+  EXPECT_EQ(&copy.history.back(), &m.history.back());  // shared, not copied
+  // An empty history is an empty array, as before.
+  Model fresh = test::make_cic_model();
+  ModelFile empty = to_file(fresh);
+  empty.raw_arrays.clear();
+  empty.header["history"] = nlohmann::json::array();
+  EXPECT_EQ(encode_model(to_file(fresh)), encode_model(empty));
+}
+
+// The shipped model decodes and encodes again to the very same bytes.
+TEST(Model, ShippedModelReencodesToTheSameBytes) {
+  const std::filesystem::path path = std::filesystem::path(METAIDS_SOURCE_DIR) / "models/metaids-cicids2017.mids";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no shipped model at " << path;
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const Model m = from_file(decode_model(bytes, path.string()), path.string());
+  EXPECT_FALSE(m.history.empty());
+  EXPECT_EQ(encode_model(to_file(m)), bytes);
 }
 
 TEST(Model, NonFiniteValuesAreRejected) {
