@@ -231,8 +231,10 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
   const auto k = static_cast<size_t>(v.reported);
   const std::string& alert_head = unknown ? unknown_alert_head_ : alert_head_[k];
   const std::string& class_field = unknown ? unknown_class_field_ : class_field_[k];
-  // Every fixed piece and number fits in 640 bytes; the rest is counted.
-  const size_t bound = 640 + escaped_bound(r.src_ip.size()) + escaped_bound(r.dst_ip.size()) +
+  // Every fixed piece, number and timestamp fits in kFixed bytes (about 620 at most, with
+  // timestamps of 31 characters; 1024 leaves room for years past 9999); the rest is counted.
+  constexpr size_t kFixed = 1024;
+  const size_t bound = kFixed + escaped_bound(r.src_ip.size()) + escaped_bound(r.dst_ip.size()) +
                        escaped_bound(r.label.size()) + alert_head.size() + alert_tail_.size() + class_field.size() +
                        features_head_.size() + base64_length(raw.size() * sizeof(float));
   thread_local std::vector<char> buffer;
@@ -317,6 +319,7 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
     *p++ = '"';
   }
   p = put(p, "}}\n");
+  require(p <= begin + bound, "internal error: an EVE line of {} bytes overran its bound of {}", p - begin, bound);
   out.append(begin, p);
 }
 

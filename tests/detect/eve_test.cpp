@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -128,6 +129,35 @@ TEST(Eve, ClassNamesWithControlCharactersAndBadUtf8StayOneLine) {
   const auto k = nlohmann::json::parse(line);
   EXPECT_EQ(k["src_ip"], "10.0.0.1\n\"x\"");
   EXPECT_EQ(k["metaids"]["label"], std::string(5000, '\x01') + "\xef\xbf\xbd");
+}
+
+// The longest line a record can make: every number at its widest, times far from today.
+TEST(Eve, ExtremeRecordsMakeOneValidLine) {
+  model::Model m = test::make_cic_model();
+  const EveFormatter formatter(m, true);
+  for (const std::int64_t t : {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min(),
+                               std::int64_t{-1}, std::int64_t{1}}) {
+    FlowRecord r = tcp_record();
+    r.protocol = 253;
+    r.start_us = t;
+    r.end_us = t;
+    r.pkts_toserver = r.pkts_toclient = r.bytes_toserver = r.bytes_toclient = std::numeric_limits<std::uint64_t>::max();
+    r.line = std::numeric_limits<std::uint64_t>::max();
+    model::Verdict v;
+    v.alert = true;
+    v.reported = model::Verdict::kUnknown;
+    v.unknown = true;
+    v.margin = -std::numeric_limits<float>::max();
+    v.probability = std::numeric_limits<float>::denorm_min();
+    v.novelty = std::numeric_limits<float>::max();
+    const std::vector<float> raw(static_cast<size_t>(m.features()), -std::numeric_limits<float>::max());
+    std::string line;
+    formatter.append(line, r, v, raw, true);
+    EXPECT_EQ(line.find('\n'), line.size() - 1);
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["flow"]["bytes_toclient"], std::numeric_limits<std::uint64_t>::max());
+    EXPECT_EQ(j["metaids"]["line"], std::numeric_limits<std::uint64_t>::max());
+  }
 }
 
 // The fast encoder against RFC 4648's vectors and a bit-by-bit reference over every byte value.
