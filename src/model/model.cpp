@@ -8,7 +8,6 @@
 #include <cstring>
 #include <ctime>
 #include <set>
-#include <unordered_map>
 
 #include "core/error.h"
 #include "model/calibration.h"
@@ -421,30 +420,44 @@ bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string
     for (Eigen::Index r = 0; r < rows.rows(); ++r) fresh.push_back(r);
   } else {
     const auto d = static_cast<size_t>(rows.cols());
-    auto row_hash = [d](const float* x) {
-      std::uint64_t h = 1469598103934665603ULL;
+    // A sum of the values' bits times odd constants: independent products the compiler
+    // vectorises (a serial FNV chain over every support flow took a tenth of an adaptation at
+    // 6 000 support flows); equal rows are then told apart by memcmp.
+    std::vector<std::uint64_t> weights(d);
+    for (size_t c = 0; c < d; ++c) weights[c] = 0x9e3779b97f4a7c15ULL * (2 * c + 1) | 1;
+    auto row_hash = [d, &weights](const float* x) {
+      std::uint64_t h = 0;
       for (size_t c = 0; c < d; ++c) {
         std::uint32_t bits = 0;
         std::memcpy(&bits, x + c, sizeof bits);
-        h = (h ^ bits) * 1099511628211ULL;
+        h += bits * weights[c];
       }
-      return h;
+      return h ^ (h >> 29);
     };
-    std::unordered_multimap<std::uint64_t, Eigen::Index> known;
-    for (size_t j = 0; j < m.support_y.size(); ++j)
-      if (m.support_y[j] == index) {
-        const auto col = static_cast<Eigen::Index>(j);
-        known.emplace(row_hash(m.support_x.col(col).data()), col);
-      }
-    std::vector<float> row(d);
-    for (Eigen::Index r = 0; r < rows.rows(); ++r) {
-      for (size_t c = 0; c < d; ++c) row[c] = rows(r, static_cast<Eigen::Index>(c));
-      const auto [first, last] = known.equal_range(row_hash(row.data()));
-      const bool seen = std::any_of(first, last, [&](const auto& entry) {
-        return std::memcmp(m.support_x.col(entry.second).data(), row.data(), d * sizeof(float)) == 0;
-      });
-      if (!seen) fresh.push_back(r);
+    // The new rows (a few) are looked up while the class's support is scanned once: no table
+    // of the whole support is built per adaptation.
+    const auto n_new = static_cast<size_t>(rows.rows());
+    std::vector<float> new_rows(n_new * d);
+    std::vector<std::uint64_t> new_hash(n_new);
+    std::vector<char> seen(n_new, 0);
+    for (size_t r = 0; r < n_new; ++r) {
+      for (size_t c = 0; c < d; ++c) new_rows[r * d + c] = rows(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c));
+      new_hash[r] = row_hash(new_rows.data() + r * d);
     }
+    std::vector<std::pair<std::uint64_t, size_t>> by_hash(n_new);  // sorted: a binary search per column
+    for (size_t r = 0; r < n_new; ++r) by_hash[r] = {new_hash[r], r};
+    std::sort(by_hash.begin(), by_hash.end());
+    for (size_t j = 0; j < m.support_y.size(); ++j) {
+      if (m.support_y[j] != index) continue;
+      const float* column = m.support_x.col(static_cast<Eigen::Index>(j)).data();
+      const std::uint64_t h = row_hash(column);
+      for (auto it = std::lower_bound(by_hash.begin(), by_hash.end(), std::pair<std::uint64_t, size_t>{h, 0});
+           it != by_hash.end() && it->first == h; ++it)
+        if (!seen[it->second] && std::memcmp(column, new_rows.data() + it->second * d, d * sizeof(float)) == 0)
+          seen[it->second] = 1;
+    }
+    for (size_t r = 0; r < n_new; ++r)
+      if (!seen[r]) fresh.push_back(static_cast<Eigen::Index>(r));
     require(!fresh.empty(), "all {} flows are already in the support of class '{}': nothing new to learn",
             rows.rows(), label);
   }
