@@ -155,8 +155,13 @@ char* put_json_string(char* p, std::string_view s) {
 // "2023-11-14T22:13:20.000000+0000": the date and time of the last second seen (per thread:
 // alerts come in bursts), then the microseconds.
 char* put_timestamp(char* p, std::int64_t us) {
-  const std::int64_t seconds = us >= 0 ? us / 1'000'000 : (us - 999'999) / 1'000'000;
-  auto micros = static_cast<int>(us - seconds * 1'000'000);
+  // Floor division without overflow at the ends of the range.
+  std::int64_t seconds = us / 1'000'000;
+  auto micros = static_cast<int>(us % 1'000'000);
+  if (micros < 0) {
+    micros += 1'000'000;
+    --seconds;
+  }
   thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
   thread_local char date[32];
   thread_local size_t date_length = 0;

@@ -217,6 +217,8 @@ TEST(Eve, ProtocolNamesAndTimestamps) {
   EXPECT_EQ(eve_protocol(58), "IPv6-ICMP");
   EXPECT_EQ(eve_protocol(99), "99");
   EXPECT_EQ(eve_timestamp(0), "1970-01-01T00:00:00.000000+0000");
+  EXPECT_EQ(eve_timestamp(-1), "1969-12-31T23:59:59.999999+0000");
+  EXPECT_EQ(eve_timestamp(-1'000'000), "1969-12-31T23:59:59.000000+0000");
   EXPECT_EQ(eve_timestamp(1'499'278'335'650'811), "2017-07-05T18:12:15.650811+0000");
 }
 
