@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <utility>
 
 #include "core/error.h"
 #include "detect/base64.h"
@@ -248,22 +249,15 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
   char* p = begin;
 
   const std::int64_t when = r.end_us != 0 ? r.end_us : r.start_us;
-  p = put(p, "{\"timestamp\":\"");
-  p = put_timestamp(p, when != 0 ? when : model::now_seconds() * 1'000'000);
-  p = put(p, "\",\"flow_id\":");
-  p = put_number(p, eve_flow_id(r));
+  p = put_timestamp(put(p, "{\"timestamp\":\""), when != 0 ? when : model::now_seconds() * 1'000'000);
+  p = put_number(put(p, "\",\"flow_id\":"), eve_flow_id(r));
   p = put(p, v.alert ? ",\"event_type\":\"alert\"" : ",\"event_type\":\"flow\"");
   if (r.has_identity) {
-    p = put(p, ",\"src_ip\":");
-    p = put_json_string(p, r.src_ip);
-    p = put(p, ",\"src_port\":");
-    p = put_number(p, r.src_port);
-    p = put(p, ",\"dest_ip\":");
-    p = put_json_string(p, r.dst_ip);
-    p = put(p, ",\"dest_port\":");
-    p = put_number(p, r.dst_port);
-    p = put(p, ",\"proto\":\"");
-    p = put(p, eve_protocol(r.protocol));
+    p = put_json_string(put(p, ",\"src_ip\":"), r.src_ip);
+    p = put_number(put(p, ",\"src_port\":"), r.src_port);
+    p = put_json_string(put(p, ",\"dest_ip\":"), r.dst_ip);
+    p = put_number(put(p, ",\"dest_port\":"), r.dst_port);
+    p = put(put(p, ",\"proto\":\""), eve_protocol(r.protocol));
     FlowTuple tuple;
     tuple.src = r.src_address;
     tuple.dst = r.dst_address;
@@ -282,19 +276,14 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
     p = put(p, alert_tail_);
   }
   if (r.start_us != 0 || r.pkts_toserver != 0) {
-    p = put(p, ",\"flow\":{\"pkts_toserver\":");
-    p = put_number(p, r.pkts_toserver);
-    p = put(p, ",\"pkts_toclient\":");
-    p = put_number(p, r.pkts_toclient);
-    p = put(p, ",\"bytes_toserver\":");
-    p = put_number(p, r.bytes_toserver);
-    p = put(p, ",\"bytes_toclient\":");
-    p = put_number(p, r.bytes_toclient);
+    const std::pair<std::string_view, std::uint64_t> counters[] = {{",\"flow\":{\"pkts_toserver\":", r.pkts_toserver},
+                                                                   {",\"pkts_toclient\":", r.pkts_toclient},
+                                                                   {",\"bytes_toserver\":", r.bytes_toserver},
+                                                                   {",\"bytes_toclient\":", r.bytes_toclient}};
+    for (const auto& [key, value] : counters) p = put_number(put(p, key), value);
     if (r.start_us != 0) {
-      p = put(p, ",\"start\":\"");
-      p = put_timestamp(p, r.start_us);
-      p = put(p, "\",\"end\":\"");
-      p = put_timestamp(p, r.end_us != 0 ? r.end_us : r.start_us);
+      p = put_timestamp(put(p, ",\"start\":\""), r.start_us);
+      p = put_timestamp(put(p, "\",\"end\":\""), r.end_us != 0 ? r.end_us : r.start_us);
       *p++ = '"';
     }
     *p++ = '}';
@@ -308,14 +297,8 @@ void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Ve
   number(",\"probability\":", v.probability);
   number(",\"novelty\":", v.novelty);
   p = put(p, v.unknown ? ",\"unknown\":true" : ",\"unknown\":false");
-  if (r.line != 0) {
-    p = put(p, ",\"line\":");
-    p = put_number(p, r.line);
-  }
-  if (!r.label.empty()) {
-    p = put(p, ",\"label\":");
-    p = put_json_string(p, r.label);
-  }
+  if (r.line != 0) p = put_number(put(p, ",\"line\":"), r.line);
+  if (!r.label.empty()) p = put_json_string(put(p, ",\"label\":"), r.label);
   if (include_features_) {
     // The raw inputs as little-endian IEEE 754 binary32, base64: exact (adapt --eve learns the
     // very row that was scored), a third of the text of decimals, and ten times faster to write.
