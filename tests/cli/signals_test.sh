@@ -63,41 +63,35 @@ if [ -n "$data" ] && [ -d "$data/cicids2017-improved-sample" ]; then
     --checkpoint "$work/m.mids.checkpoint" --resume --out "$work/m.mids" --quiet > "$work/resume.log"
   grep -q "iterations" "$work/resume.log" && [ -s "$work/m.mids" ] || { echo "FAIL: --resume"; exit 1; }
   echo "train: SIGTERM → 143, checkpoint written, --resume continued"
-  # experiment: SIGTERM while a meta-learner trains: the methods that finished are written, the
-  # one cut short is not, and it stops without evaluating what it would have trained.
-  "$metaids" experiment --config "$config" --data "$data" --out "$work/exp" --methods nearest_centroid,protonet \
-    --seeds 0 --episodes 50 --iterations 1000000 --threads 1 2> "$work/exp.log" &
-  pid=$!
-  for _ in $(seq 600); do
-    grep -q "protonet seed 0 .* train K=.*iteration" "$work/exp.log" && break
-    sleep 0.2
-  done
-  stopped=$(date +%s)
-  stop_after 0 $pid
-  took=$(($(date +%s) - stopped))
-  [ "$rc" -eq 143 ] || { echo "FAIL: experiment exited $rc after SIGTERM, expected 143"; cat "$work/exp.log"; exit 1; }
-  [ "$took" -le 30 ] || { echo "FAIL: experiment took $took s to stop"; exit 1; }
-  grep -q '"nearest_centroid"' "$work/exp/results.json" || { echo "FAIL: the finished method was not written"; exit 1; }
-  ! grep -q '"protonet"' "$work/exp/results.json" || { echo "FAIL: a method cut short was written as a result"; exit 1; }
-  grep -q "stopped by a signal" "$work/exp.log" || { echo "FAIL: no word of the signal"; cat "$work/exp.log"; exit 1; }
-  echo "experiment: SIGTERM → 143 in ${took} s, the finished method written, the interrupted one not"
-  # experiment: SIGTERM while a tree baseline is evaluated (a random forest takes minutes over
-  # 1000 episodes): it stops within seconds and the baseline cut short is not written.
-  "$metaids" experiment --config "$config" --data "$data" --out "$work/exp-rf" --methods nearest_centroid,random_forest \
-    --seeds 0 --episodes 1000 --threads 1 2> "$work/exp-rf.log" &
-  pid=$!
-  for _ in $(seq 600); do
-    grep -q "random_forest .* settings chosen" "$work/exp-rf.log" && break
-    sleep 0.2
-  done
-  stopped=$(date +%s)
-  stop_after 0 $pid
-  took=$(($(date +%s) - stopped))
-  [ "$rc" -eq 143 ] || { echo "FAIL: experiment exited $rc after SIGTERM, expected 143"; cat "$work/exp-rf.log"; exit 1; }
-  [ "$took" -le 15 ] || { echo "FAIL: experiment took $took s to stop in a tree baseline"; exit 1; }
-  grep -q '"nearest_centroid"' "$work/exp-rf/results.json" || { echo "FAIL: the finished method was not written"; exit 1; }
-  ! grep -q '"random_forest"' "$work/exp-rf/results.json" || { echo "FAIL: a baseline cut short was written"; exit 1; }
-  echo "experiment: SIGTERM in a tree baseline → 143 in ${took} s, the baseline not written"
+  # experiment_stops NAME METHOD PATTERN LIMIT [options...]: runs `experiment --methods
+  # nearest_centroid,METHOD`, sends SIGTERM once its log matches PATTERN, and checks that it
+  # exits 143 within LIMIT seconds with the finished method written, METHOD not, and the signal
+  # said.
+  experiment_stops() {
+    local name="$1" method="$2" pattern="$3" limit="$4"
+    shift 4
+    "$metaids" experiment --config "$config" --data "$data" --out "$work/$name" --methods "nearest_centroid,$method" \
+      --seeds 0 --threads 1 "$@" 2> "$work/$name.log" &
+    pid=$!
+    for _ in $(seq 600); do
+      grep -q "$pattern" "$work/$name.log" && break
+      sleep 0.2
+    done
+    stopped=$(date +%s)
+    stop_after 0 $pid
+    took=$(($(date +%s) - stopped))
+    [ "$rc" -eq 143 ] || { echo "FAIL: $name exited $rc after SIGTERM, expected 143"; cat "$work/$name.log"; exit 1; }
+    [ "$took" -le "$limit" ] || { echo "FAIL: $name took $took s to stop"; exit 1; }
+    grep -q '"nearest_centroid"' "$work/$name/results.json" || { echo "FAIL: $name: the finished method was not written"; exit 1; }
+    ! grep -q "\"$method\"" "$work/$name/results.json" || { echo "FAIL: $name: $method, cut short, was written"; exit 1; }
+    grep -q "stopped by a signal" "$work/$name.log" || { echo "FAIL: $name: no word of the signal"; cat "$work/$name.log"; exit 1; }
+    echo "$name: SIGTERM → 143 in ${took} s, the finished method written, $method (interrupted) not"
+  }
+  # While a meta-learner trains: it stops without evaluating what it would have trained.
+  experiment_stops experiment-training protonet "protonet seed 0 .* train K=.*iteration" 30 --episodes 50 \
+    --iterations 1000000
+  # While a tree baseline is evaluated (a random forest takes minutes over 1000 episodes).
+  experiment_stops experiment-baseline random_forest "random_forest .* settings chosen" 15 --episodes 1000
 else
   echo "train part skipped: shared data absent"
 fi
