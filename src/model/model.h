@@ -99,7 +99,6 @@ class History {
   std::vector<std::shared_ptr<const HistoryEvent>> events_;
 };
 
-
 using meta::Matrix;
 using meta::Vector;
 
