@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <set>
 
 #include "common/error_of.h"
@@ -155,6 +156,27 @@ TEST(ExperimentConfig, ShippedConfigsParse) {
     EXPECT_EQ(c.episodes.query, 15);
     EXPECT_EQ(c.episodes.episodes, 1000);
     EXPECT_EQ(c.seeds, (std::vector<uint64_t>{0, 1, 2}));
+  }
+}
+
+// An ablation config is its base config with the one setting it ablates: nothing else moves.
+TEST(ExperimentConfig, AblationConfigsDifferFromTheirBaseInTheAblatedSettingOnly) {
+  const std::filesystem::path configs = std::filesystem::path(METAIDS_SOURCE_DIR) / "configs";
+  for (const char* base : {"cicids2017", "nslkdd", "cicids2017-rotated", "nslkdd-rotated"}) {
+    const auto read = [](const std::filesystem::path& path) {
+      std::ifstream in(path);
+      return nlohmann::json::parse(in);
+    };
+    nlohmann::json original = read(configs / fmt::format("{}.json", base));
+    nlohmann::json ablation = read(configs / fmt::format("{}-gradient-penalty.json", base));
+    EXPECT_EQ(ablation["training"]["gradient_penalty"], 0.1) << base;
+    EXPECT_NO_THROW(load_experiment_config(configs / fmt::format("{}-gradient-penalty.json", base))) << base;
+    for (nlohmann::json* j : {&original, &ablation}) {
+      j->erase("name");
+      j->erase("description");
+      (*j)["training"].erase("gradient_penalty");
+    }
+    EXPECT_EQ(ablation, original) << base;
   }
 }
 
