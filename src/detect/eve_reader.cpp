@@ -1,7 +1,5 @@
 #include "detect/eve_reader.h"
 
-#include "detect/base64.h"
-
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
@@ -15,6 +13,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "detect/base64.h"
 
 namespace metaids::detect {
 
