@@ -195,10 +195,7 @@ void append_eve_timestamp(std::string& out, std::int64_t us) {
 }
 
 EveFormatter::EveFormatter(const model::Model& model, bool include_features)
-    : classes_(model.classes),
-      version_(model.version()),
-      columns_(columns_hash(model.input_columns())),
-      include_features_(include_features) {
+    : names_(model.class_names()), include_features_(include_features) {
   // What a line says of its class does not change: written once here, escaped.
   const auto alert_head = [&](std::int64_t signature_id, const std::string& signature, const std::string& category,
                               int severity) {
@@ -215,19 +212,19 @@ EveFormatter::EveFormatter(const model::Model& model, bool include_features)
     append_json_string(s, name);
     return s;
   };
-  for (const auto& c : classes_) {
+  for (const auto& c : model.classes) {
     alert_head_.push_back(alert_head(c.signature_id, c.name, c.category, c.severity));
     class_field_.push_back(class_field(c.name));
   }
   unknown_alert_head_ = alert_head(model::kUnknownSignatureId, "unknown: far from every known class", "Unknown Traffic", 3);
   unknown_class_field_ = class_field(model::kUnknownClass);
-  alert_tail_ = "\"],\"model_version\":[\"" + version_ + "\"]}}";
-  features_head_ = ",\"columns\":\"" + columns_ + "\",\"features_b64\":\"";
+  alert_tail_ = "\"],\"model_version\":[\"" + model.version() + "\"]}}";
+  features_head_ = ",\"columns\":\"" + columns_hash(model.input_columns()) + "\",\"features_b64\":\"";
 }
 
 const std::string& EveFormatter::reported_name(const model::Verdict& v) const {
   static const std::string unknown = model::kUnknownClass;
-  return v.reported == model::Verdict::kUnknown ? unknown : classes_[static_cast<size_t>(v.reported)].name;
+  return v.reported == model::Verdict::kUnknown ? unknown : names_[static_cast<size_t>(v.reported)];
 }
 
 void EveFormatter::append(std::string& out, const FlowRecord& r, const model::Verdict& v, std::span<const float> raw,

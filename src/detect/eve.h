@@ -54,9 +54,7 @@ class EveFormatter {
   const std::string& reported_name(const model::Verdict& verdict) const;
 
  private:
-  std::vector<model::ClassInfo> classes_;
-  std::string version_;
-  std::string columns_;
+  std::vector<std::string> names_;  // the classes' names, by index
   bool include_features_;
   // Written once: the alert object up to its score, and the line's class field, per class.
   std::vector<std::string> alert_head_, class_field_;

@@ -304,7 +304,7 @@ struct Runner {
                                                  {"validation_accuracy", trained.validation_accuracy}});
         // Stopped by a signal: this model's training is cut short, so it is no result (the
         // caller drops the method) and nothing is left worth evaluating.
-        if (options.should_stop && options.should_stop()) return results;
+        if (stopped()) return results;
         std::vector<meta::Scratch<float>> scratch(static_cast<size_t>(std::max(1, options.threads)));
         for (size_t i : members) {
           const meta::MetaLearner<float>& learner = *trained.learner;
@@ -458,14 +458,14 @@ ExperimentReport run_experiment(const data::ExperimentData& data, const Experime
   const std::vector<std::string> methods = options.methods.empty() ? all_methods() : options.methods;
   Runner runner = prepared_runner(data, options);  // checks the options first
   for (const std::string& method : methods) {
-    if (options.should_stop && options.should_stop()) {
+    if (runner.stopped()) {
       runner.report.run["interrupted"] = true;
       break;
     }
     const auto method_start = Clock::now();
     if (is_meta_learner(method)) {
       const auto per_set = runner.run_meta_learner(method);
-      if (options.should_stop && options.should_stop()) {  // training stopped part-way: not a result
+      if (runner.stopped()) {  // training stopped part-way: not a result
         runner.report.run["interrupted"] = true;
         break;
       }
