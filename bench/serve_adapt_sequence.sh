@@ -11,20 +11,14 @@ build="${1:-build}"
 count="${2:-200}"
 metaids="$build/metaids"
 for tool in curl jq; do command -v "$tool" >/dev/null || { echo "$tool not installed"; exit 1; }; done
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../tests/serve/serve_lib.sh
+. tests/serve/serve_lib.sh
+serve_scratch
 
 "$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions $((count * 10)) --seed 8 --quiet
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 [ "$(tail -n +2 "$work/beacon.csv" | wc -l)" -ge $((count * 5)) ] || { echo "fewer than $((count * 5)) flows"; exit 1; }
 
-# shellcheck source=../tests/serve/serve_lib.sh
-. tests/serve/serve_lib.sh
 serve_start "$metaids" "$work/serve.log" "$work/state"
 token=$(cat "$work/state/token")
 for i in $(seq 0 $((count - 1))); do

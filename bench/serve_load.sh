@@ -14,13 +14,9 @@ cases="${3:-all}"
 case "$cases" in all|score|adapt) ;; *) echo "cases: all, score or adapt"; exit 2 ;; esac
 metaids="$build/metaids"
 command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)"; exit 1; }
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../tests/serve/serve_lib.sh
+. tests/serve/serve_lib.sh
+serve_scratch
 
 "$metaids" synth --out "$work/mixed.pcap" --sessions 1500 --seed 7 --quiet
 "$metaids" flows --pcap "$work/mixed.pcap" --out "$work/mixed.csv" --quiet
@@ -32,8 +28,6 @@ head -n 2 "$work/mixed.csv" > "$work/batch1.csv"
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 [ "$(tail -n +2 "$work/batch1000.csv" | wc -l)" -eq 1000 ] || { echo "fewer than 1000 flows"; exit 1; }
 
-# shellcheck source=../tests/serve/serve_lib.sh
-. tests/serve/serve_lib.sh
 start() {
   serve_start "$metaids" "$work/serve-$1.log" "$work/state-$1"
   export TOKEN

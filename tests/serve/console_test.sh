@@ -13,13 +13,9 @@ command -v node >/dev/null || skip "node not installed"
 command -v curl >/dev/null || skip "curl not installed"
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "chromium not installed (apt-get install chromium)"
 [ -d "$here/browser/node_modules/playwright-core" ] || skip "playwright-core not installed (npm ci --prefix tests/serve/browser)"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=serve_lib.sh
+. "$here/serve_lib.sh"
+serve_scratch
 screenshot="${CONSOLE_SCREENSHOT:-$(dirname "$metaids")/console.png}"
 
 "$metaids" synth --out "$work/mixed.pcap" --families web,dns,ssh,portscan,bruteforce --sessions 300 --seed 7 --quiet
@@ -27,8 +23,6 @@ screenshot="${CONSOLE_SCREENSHOT:-$(dirname "$metaids")/console.png}"
 "$metaids" synth --out "$work/beacon.pcap" --families beacon --sessions 200 --seed 8 --quiet
 "$metaids" flows --pcap "$work/beacon.pcap" --out "$work/beacon.csv" --quiet
 
-# shellcheck source=serve_lib.sh
-. "$here/serve_lib.sh"
 serve_start "$metaids" "$work/serve.log" "$work/state" || { echo "FAIL: the server did not start"; exit 1; }
 token=$(cat "$work/state/token")
 score() { curl -sf -X POST -H "Authorization: Bearer $token" -H "Content-Type: text/csv" --data-binary @"$1" "$url/v1/score" >/dev/null; }

@@ -1,4 +1,16 @@
-# Sourced by the service's shell tests and bench/serve_load.sh.
+# Sourced by the service's shell tests and bench/serve_*.sh.
+#
+# serve_scratch: a scratch directory in $work, removed at exit with the server (if one was
+# started) stopped.
+serve_scratch() {
+  work="$(mktemp -d)"
+  server_pid=""
+  trap serve_cleanup EXIT
+}
+serve_cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
 #
 # serve_start METAIDS LOG STATE [serve options...]: starts `metaids serve --state STATE` on a
 # free loopback port in the background, its stderr in LOG (emptied first); sets server_pid,

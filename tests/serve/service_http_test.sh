@@ -11,17 +11,11 @@
 set -euo pipefail
 metaids="${1:?usage: service_http_test.sh METAIDS_BINARY}"
 for tool in curl jq python3; do command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }; done
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log"; exit 1; }
-
 # shellcheck source=serve_lib.sh
 . "$(dirname "$0")/serve_lib.sh"
+serve_scratch
+fail() { echo "FAIL: $*"; [ -f "$work/serve.log" ] && tail -n 20 "$work/serve.log"; exit 1; }
+
 start_server() { serve_start "$metaids" "$work/serve.log" "$work/state" --max-body 1 "$@" || fail "the server did not start"; }
 stop_server() {
   kill -TERM "$server_pid"
