@@ -36,6 +36,7 @@ struct DetectOptions {
   std::string calibrated_model;
   std::string pidfile;
   bool quiet = false;
+  int threads = 2;
   std::string model_url;
   double refresh_s = 10;
   bool refresh_given = false;
@@ -176,6 +177,7 @@ void run(const DetectOptions& o) {
   detector_options.all_flows = o.all_flows;
   detector_options.include_features = !o.no_features;
   detector_options.threshold = o.threshold;
+  detector_options.pipeline = o.threads > 1;
   if (!o.quiet) {
     const auto& c = model.calibration;
     const std::string threshold = std::isnan(o.threshold) ? c.describe_thresholds() : fmt::format("{:.4g}", o.threshold);
@@ -307,6 +309,10 @@ void register_detect(CLI::App& parent) {
   cmd->add_option("--calibrated-model", o->calibrated_model, "Save the model --calibrate-first made here");
   cmd->add_option("--pidfile", o->pidfile, "Write the process id here (removed at exit)");
   cmd->add_flag("--quiet,-q", o->quiet, "No summary lines on stderr");
+  cmd->add_option("--threads", o->threads,
+                  "1: meter, score and write on one thread; 2: score and write on a second one (same output)")
+      ->check(CLI::Range(1, 2))
+      ->capture_default_str();
   cmd->add_option("--model-url", o->model_url,
                   "Follow a detection service (metaids serve): its model at start, then each new version, "
                   "verified and swapped between batches");

@@ -12,16 +12,27 @@
 //
 // Latency: a batch is scored when it is full (kBatch flows) or when flush() is called, which
 // live capture does at every tick (about every 100 ms), so an alert is written within a tick
-// of its flow ending. Memory: one batch of rows, whatever the traffic.
+// of its flow ending. Memory: one batch of rows, whatever the traffic (two when pipelined).
+//
+// Pipelined (DetectorOptions::pipeline): a second thread transforms, scores and writes each
+// full batch while the caller's thread goes on metering and filling the next one; batches are
+// written in the order they were filled, so the output is byte for byte that of one thread.
+// flush() returns once everything handed over is written; an error on the scoring thread
+// (a write that failed) is thrown from the next add()/on_flow()/flush() on the caller's thread.
+// on_verdict runs on the scoring thread; stats() is whole after flush().
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detect/eve.h"
@@ -38,6 +49,7 @@ struct DetectorOptions {
   bool all_flows = false;         // also write event_type "flow" records for every flow
   bool include_features = true;   // metaids.features in each record (for `adapt --eve`)
   double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: the model's
+  bool pipeline = false;          // score and write on a second thread (see above)
 };
 
 struct DetectorStats {
@@ -55,6 +67,9 @@ class Detector : public flow::FlowSink {
 
   Detector(const model::Model& model, const DetectorOptions& options, EveOutput& output);
   Detector(std::shared_ptr<const model::Model> model, const DetectorOptions& options, EveOutput& output);
+  ~Detector() override;
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
 
   // Scores the pending flows with the current model, then scores every later flow with
   // `model` (a sensor that follows a service swaps models between batches). A model that reads
@@ -67,7 +82,7 @@ class Detector : public flow::FlowSink {
   void on_flow(const flow::FlowState& flow, flow::FlowEnd reason) override;
   // A flow from elsewhere (CSV): its record and raw inputs in the model's layout.
   void add(const FlowRecord& record, std::span<const float> raw);
-  // Scores and writes the pending flows now.
+  // Scores and writes the pending flows now; when pipelined, also waits for the batch in hand.
   void flush();
 
   const DetectorStats& stats() const { return stats_; }
@@ -76,23 +91,42 @@ class Detector : public flow::FlowSink {
   // "detect: flows=… alerts=… (class=n …) unknown=… elapsed=…s flows/s=…"
   std::string summary(double elapsed_s) const;
   // Every flow's verdict, as it is scored (tests, evaluation); empty callback by default.
+  // Pipelined, it runs on the scoring thread.
   std::function<void(const FlowRecord&, const model::Verdict&)> on_verdict;
 
  private:
+  // Rows and records of up to kBatch flows, filled by the caller's thread.
+  struct Batch {
+    Matrix<float> raw;  // (inputs × kBatch): raw rows, kept for the EVE features
+    std::vector<FlowRecord> records;
+    Eigen::Index size = 0;
+  };
+  void hand_over();               // the filling batch to the scorer (or scores it here)
+  void wait_idle();               // pipelined: until the scoring thread holds nothing
+  void score_and_write(Batch& batch);
+  void scoring_thread();
+
   std::shared_ptr<const model::Model> model_;
   EveOutput& output_;
   DetectorOptions options_;
   std::optional<FeatureMapper> mapper_;  // made at the first flow from packets
   model::Scorer scorer_;
   EveFormatter formatter_;
-  Matrix<float> raw_;   // (inputs × kBatch): raw rows, kept for the EVE features
-  Matrix<float> x_;     // the same, transformed
-  std::vector<FlowRecord> records_;
-  Eigen::Index pending_ = 0;
+  Batch batches_[2];
+  int filling_ = 0;     // the batch the caller's thread fills; the other is the scorer's
+  // Used by score_and_write only (the scoring thread when pipelined).
+  Matrix<float> x_;     // a batch's rows, transformed
   std::vector<model::Verdict> verdicts_;
   std::string lines_;
   std::vector<std::uint64_t> batch_alerts_;  // alerts of the batch by class index + 1 (0: unknown)
   DetectorStats stats_;
+  // The hand-over (pipelined).
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool busy_ = false;   // batches_[1 - filling_] is the scorer's until it clears this
+  bool quit_ = false;
+  std::exception_ptr error_;  // the scoring thread's, thrown on the caller's thread
+  std::thread worker_;
 };
 
 }  // namespace metaids::detect

@@ -340,6 +340,7 @@ void EveOutput::open() {
 }
 
 void EveOutput::write(std::string_view lines) {
+  std::lock_guard lock(mutex_);
   while (!lines.empty()) {
     const ssize_t n = ::write(fd_, lines.data(), lines.size());
     if (n < 0 && errno == EINTR) continue;
@@ -350,7 +351,13 @@ void EveOutput::write(std::string_view lines) {
   }
 }
 
+std::uint64_t EveOutput::bytes_written() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
 void EveOutput::reopen() {
+  std::lock_guard lock(mutex_);
   if (fd_ <= 1) return;
   ::close(fd_);
   fd_ = -1;

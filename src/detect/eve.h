@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,8 @@ class EveFormatter {
 // standard output for "-" or an empty path, a FIFO or character device written directly.
 // Every write() is of whole lines; a failed write (full disk, closed pipe) throws metaids::Error
 // with the path and reason. reopen() closes and opens the path again (after log rotation).
+// write() and reopen() may be called from different threads (a pipelined detector writes on its
+// scoring thread; SIGHUP is handled on the capture thread).
 class EveOutput {
  public:
   explicit EveOutput(std::string path);
@@ -76,11 +79,12 @@ class EveOutput {
   void reopen();
   const std::string& path() const { return path_; }
   bool is_stdout() const { return fd_ == 1; }
-  std::uint64_t bytes_written() const { return bytes_; }
+  std::uint64_t bytes_written() const;
 
  private:
   void open();
   std::string path_;
+  mutable std::mutex mutex_;  // write() against reopen()
   int fd_ = -1;
   std::uint64_t bytes_ = 0;
 };

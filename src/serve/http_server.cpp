@@ -317,7 +317,8 @@ void HttpServer::routes() {
   }));
   s.Get("/metrics", guarded([&service](const httplib::Request&, httplib::Response& res) {
     const auto snap = service.snapshot();
-    res.set_content(service.metrics().render(snap->entry.version, snap->model->classes.size()),
+    res.set_content(service.metrics().render(snap->entry.version, snap->model->classes.size(),
+                                             service.store().write_errors()),
                     "text/plain; version=0.0.4; charset=utf-8");
   }));
   s.Post("/v1/score", guarded([&service, limits](const httplib::Request& req, httplib::Response& res) {

@@ -65,7 +65,7 @@ void Metrics::add_scored(std::uint64_t flows, std::uint64_t unknown, const std::
   for (const auto& [name, count] : alerts) alerts_[name] += count;
 }
 
-std::string Metrics::render(const std::string& version, size_t classes) const {
+std::string Metrics::render(const std::string& version, size_t classes, std::uint64_t write_errors) const {
   std::string out;
   auto counter = [&out](const char* name, const char* help, std::uint64_t value) {
     out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
@@ -81,6 +81,10 @@ std::string Metrics::render(const std::string& version, size_t classes) const {
   counter("metaids_unknown_total", "Flows reported unknown.", unknown_.load());
   counter("metaids_adaptations_total", "Adaptations (new model versions).", adaptations_.load());
   counter("metaids_rollbacks_total", "Rollbacks to an earlier version.", rollbacks_.load());
+  counter("metaids_version_write_errors_total",
+          "Failed writes or syncs of versions under --state (the logged ones; such a version may not survive a "
+          "restart).",
+          write_errors);
   out += fmt::format("# HELP metaids_model_info The model version in use.\n# TYPE metaids_model_info gauge\n"
                      "metaids_model_info{{version=\"{}\"}} 1\n"
                      "# HELP metaids_model_classes Classes the model in use knows (benign included).\n"

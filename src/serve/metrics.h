@@ -40,8 +40,9 @@ class Metrics {
   std::uint64_t flows_scored() const { return flows_.load(std::memory_order_relaxed); }
   std::uint64_t requests(Endpoint endpoint) const;
 
-  // The exposition text; `version` and `classes` describe the model in use.
-  std::string render(const std::string& version, size_t classes) const;
+  // The exposition text; `version` and `classes` describe the model in use, `write_errors` counts
+  // the version store's failed writes and syncs (a version that may not survive a restart).
+  std::string render(const std::string& version, size_t classes, std::uint64_t write_errors = 0) const;
 
  private:
   struct PerEndpoint {

@@ -26,6 +26,15 @@ metaids_cli_case(detect_calibrate_first_needs_packets 2 "^metaids: error: --cali
   detect --flows ${DETECT_DATA}/missing_columns.csv --calibrate-first 10)
 metaids_cli_case(detect_reads_a_capture 0 "detect: flows=[0-9]+ alerts="
   detect --pcap ${FLOW_DATA}/malformed.pcap --out /dev/null)
+metaids_cli_case(detect_reads_a_capture_on_one_thread 0 "detect: flows=[0-9]+ alerts="
+  detect --pcap ${FLOW_DATA}/malformed.pcap --threads 1 --out /dev/null)
+metaids_cli_case(detect_bad_threads 2 "^metaids: error: --threads: Value 3 not in range 1 to 2"
+  detect --pcap ${FLOW_DATA}/malformed.pcap --threads 3)
+# A full disk: the scoring thread's failed write reaches main as one line and a non-zero exit.
+metaids_cli_case(detect_full_disk nonzero "^metaids: error: cannot write alerts to /dev/full: No space left on device"
+  detect --pcap ${FLOW_DATA}/malformed.pcap --all-flows --quiet --out /dev/full)
+metaids_cli_case(detect_full_disk_one_thread nonzero "^metaids: error: cannot write alerts to /dev/full: No space left on device"
+  detect --pcap ${FLOW_DATA}/malformed.pcap --all-flows --threads 1 --quiet --out /dev/full)
 metaids_cli_case(detect_reads_a_capture_with_a_filter 0 "detect: flows=[0-9]+ alerts="
   detect --pcap ${FLOW_DATA}/malformed.pcap --bpf \"udp or tcp\" --out /dev/null)
 metaids_cli_case(calibrate_no_source 2 "^metaids: error: give exactly one source of the site's traffic"

@@ -2,8 +2,10 @@
 // soon as their batch is (or flush() is called), counts that add up.
 #include "detect/detector.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -131,7 +133,11 @@ TEST(Detector, CsvFlowsWithoutAddressesStillAlert) {
 namespace metaids::detect {
 namespace {
 
-TEST(Detector, ReplacingTheModelScoresLaterFlowsWithTheNewOne) {
+class DetectorThreads : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(OneAndTwo, DetectorThreads, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "pipelined" : "one_thread"; });
+
+TEST_P(DetectorThreads, ReplacingTheModelScoresLaterFlowsWithTheNewOne) {
   const model::Model first = test::make_cic_model(1);
   model::Model second = test::make_cic_model(2);
   second.classes[1].name = "Renamed";
@@ -141,6 +147,7 @@ TEST(Detector, ReplacingTheModelScoresLaterFlowsWithTheNewOne) {
   EveOutput out(path.string());
   DetectorOptions options;
   options.threshold = -1e30;  // every flow alerts: the signature shows which model scored it
+  options.pipeline = GetParam();
   Detector detector(first, options, out);
   FlowRecord record;
   std::vector<float> raw(static_cast<size_t>(first.features()), 1.0f);
@@ -160,6 +167,70 @@ TEST(Detector, ReplacingTheModelScoresLaterFlowsWithTheNewOne) {
   other.transform = data::FeatureTransform::from_json(t);
   EXPECT_THROW(detector.replace_model(std::make_shared<const model::Model>(other)), Error);
   EXPECT_EQ(detector.model().version(), second.version());
+}
+
+// Scoring and writing on a second thread changes nothing in what is written, nor in its order:
+// several batches of a generated capture, alerts and flow records, every verdict seen in order.
+TEST(Detector, PipelinedWritesByteForByteWhatOneThreadWrites) {
+  const model::Model m = test::make_cic_model();
+  test::TempDir dir;
+  auto run = [&](bool pipeline, const std::string& name, std::vector<std::string>& order) {
+    EveOutput out((dir.path() / name).string());
+    DetectorOptions options;
+    options.all_flows = true;
+    options.pipeline = pipeline;
+    Detector detector(m, options, out);
+    detector.on_verdict = [&](const FlowRecord& r, const model::Verdict&) { order.push_back(fmt::format("{}:{}>{}:{}@{}", r.src_ip, r.src_port, r.dst_ip, r.dst_port, r.start_us)); };
+    flow::FlowMeter meter(flow::FlowTableConfig{}, detector);
+    feed(meter, 3000, 11);
+    meter.finish();
+    detector.flush();
+    return detector.stats();
+  };
+  std::vector<std::string> one_order, two_order;
+  const DetectorStats one = run(false, "one.json", one_order);
+  const DetectorStats two = run(true, "two.json", two_order);
+  ASSERT_GT(one.flows, static_cast<std::uint64_t>(4 * Detector::kBatch));
+  EXPECT_EQ(two.flows, one.flows);
+  EXPECT_EQ(two.alerts, one.alerts);
+  EXPECT_EQ(two.unknown, one.unknown);
+  EXPECT_EQ(two.alerts_by_class, one.alerts_by_class);
+  EXPECT_EQ(two_order, one_order);
+  auto bytes = [&](const std::string& name) {
+    std::ifstream in(dir.path() / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string a = bytes("one.json");
+  EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), static_cast<std::ptrdiff_t>(one.flows));
+  EXPECT_TRUE(a == bytes("two.json")) << "the pipelined detector wrote other bytes";
+}
+
+// A write that fails on the scoring thread (a full disk) is thrown on the caller's thread, with
+// the path, at the next hand-over or flush; and the detector can still be destroyed.
+TEST_P(DetectorThreads, AFailedWriteIsThrownToTheCaller) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  const model::Model m = test::make_cic_model();
+  EveOutput out("/dev/full");
+  DetectorOptions options;
+  options.threshold = -1e30;  // every flow alerts
+  options.pipeline = GetParam();
+  Detector detector(m, options, out);
+  FlowRecord record;
+  std::vector<float> raw(static_cast<size_t>(m.features()), 1.0f);
+  try {
+    for (int i = 0; i < 4 * Detector::kBatch; ++i) detector.add(record, raw);
+    detector.flush();
+    FAIL() << "writing alerts to /dev/full succeeded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot write alerts to /dev/full"), std::string::npos) << e.what();
+  }
+  // Still failing, never hanging: the output is gone for good.
+  EXPECT_THROW(
+      {
+        for (int i = 0; i < 2 * Detector::kBatch; ++i) detector.add(record, raw);
+        detector.flush();
+      },
+      Error);
 }
 
 }  // namespace

@@ -145,7 +145,7 @@ TEST_F(HttpTest, MetricsInPrometheusTextFormat) {
   EXPECT_EQ(type.rfind("text/plain; version=0.0.4", 0), 0u);
   for (const char* needle :
        {"# TYPE metaids_flows_scored_total counter", "metaids_alerts_total{class=\"", "metaids_unknown_total ",
-        "metaids_adaptations_total 0", "metaids_model_info{version=\"", "# TYPE metaids_http_request_duration_seconds histogram",
+        "metaids_adaptations_total 0", "metaids_version_write_errors_total 0", "metaids_model_info{version=\"", "# TYPE metaids_http_request_duration_seconds histogram",
         "metaids_http_request_duration_seconds_bucket{endpoint=\"score\",le=\"+Inf\"} 2",
         "metaids_http_requests_total{endpoint=\"score\",code=\"2xx\"} 1",
         "metaids_http_requests_total{endpoint=\"score\",code=\"4xx\"} 1"})

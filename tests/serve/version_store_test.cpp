@@ -132,5 +132,29 @@ TEST_F(StoreTest, IndexEntriesCannotNameFilesOutsideTheState) {
   EXPECT_EQ(store->entries()[0].file.rfind("versions/", 0), 0u);
 }
 
+// A version the writer cannot write (here the versions directory became a file) is counted and
+// logged; it stays the current one (the service holds it in memory) but cannot be read back.
+// /metrics shows the count.
+TEST_F(StoreTest, AFailedWriteIsCountedAndLogged) {
+  auto store = open();
+  store->add("model one", "initial", "", "");
+  store->sync_now();
+  EXPECT_EQ(store->write_errors(), 0u);
+  fs::remove_all(dir / "versions");
+  std::ofstream(dir / "versions") << "not a directory";
+  const auto two = store->add("model two", "adapt", "x", "");
+  store->sync_now();
+  EXPECT_GE(store->write_errors(), 1u);
+  EXPECT_EQ(store->current(), two.version);
+  try {
+    store->load(two.version);
+    FAIL() << "a version that was never written was read back";
+  } catch (const RequestError& e) {
+    EXPECT_EQ(e.status(), 409);
+  }
+  ASSERT_FALSE(logged.empty());
+  EXPECT_NE(logged.back().find("may not survive a restart"), std::string::npos) << logged.back();
+}
+
 }  // namespace
 }  // namespace metaids::serve
