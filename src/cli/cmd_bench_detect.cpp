@@ -11,7 +11,8 @@
 //   adaptation      from 5 flows: the learner's adaptation alone (MAML 5-shot binary, 10 steps,
 //                   as the PyTorch peer measures it; ProtoNet: a new prototype), and the whole
 //                   `adapt` step on the shipped model (new class, its threshold, the self-check).
-//   memory          what the detector holds besides the flow table (constant: one batch).
+//   memory          what the detector holds besides the flow table (bounded: one batch on one
+//                   thread, Detector::kPool batches pipelined).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -66,7 +67,7 @@ double flows_pass(const fs::path& capture, std::uint64_t& packets, std::uint64_t
 
 // One pass of `metaids detect --pcap F --out /dev/null [--all-flows] [--threads 1]`.
 double detect_pass(const model::Model& model, const fs::path& capture, bool all_flows, bool pipeline,
-                   std::uint64_t& packets, std::uint64_t& alerts) {
+                   std::uint64_t& packets, std::uint64_t& alerts, size_t* buffer_bytes = nullptr) {
   detect::EveOutput out("/dev/null");
   detect::DetectorOptions options;
   options.all_flows = all_flows;
@@ -81,6 +82,7 @@ double detect_pass(const model::Model& model, const fs::path& capture, bool all_
   const double seconds = now_s() - start;
   packets = meter.stats().frames;
   alerts = detector.stats().alerts;
+  if (buffer_bytes != nullptr) *buffer_bytes = detector.buffer_bytes();
   return seconds;
 }
 
@@ -254,15 +256,30 @@ void bench_adaptation(const BenchDetectOptions& o, const model::Model& shipped) 
   std::fflush(stdout);
 }
 
-void bench_memory(const model::Model& shipped) {
-  // The detector's own buffers: one batch of raw and transformed rows and records. They do not
-  // grow with the traffic; the flow table's bound (--max-flows) is the only per-flow memory.
-  const auto d = static_cast<size_t>(shipped.features());
-  const size_t batch = static_cast<size_t>(detect::Detector::kBatch);
-  const size_t bytes = 2 * d * batch * sizeof(float) + batch * sizeof(detect::FlowRecord);
-  fmt::print("{{\"bench\":\"detect\",\"part\":\"memory\",\"batch\":{},\"inputs\":{},\"detector_buffer_bytes\":{},"
+void bench_memory(const BenchDetectOptions& o, const model::Model& shipped) {
+  // The detector's own buffers after a SYN flood (every flow alerts, with --all-flows: the
+  // largest lines), on one thread and pipelined. They do not grow with the traffic; the flow
+  // table's bound (--max-flows) is the only per-flow memory.
+  const fs::path dir = fs::temp_directory_path() / fmt::format("metaids-bench-memory-{}", ::getpid());
+  fs::create_directories(dir);
+  synth::SynthConfig flood;
+  flood.seed = o.seed;
+  flood.target_packets = 20'000;
+  flood.collect_ground_truth = false;
+  const synth::Family only_flood[] = {synth::Family::SynFlood};
+  flood.select_families(only_flood);
+  flood.syn_flood_reply_fraction = 0;
+  const fs::path capture = dir / "syn_flood.pcap";
+  synth::write_pcap(flood, capture);
+  std::uint64_t packets = 0, alerts = 0;
+  size_t one = 0, two = 0;
+  detect_pass(shipped, capture, true, false, packets, alerts, &one);
+  detect_pass(shipped, capture, true, true, packets, alerts, &two);
+  fs::remove_all(dir);
+  fmt::print("{{\"bench\":\"detect\",\"part\":\"memory\",\"batch\":{},\"inputs\":{},\"packets\":{},"
+             "\"detector_buffer_bytes_one_thread\":{},\"detector_buffer_bytes_pipelined\":{},"
              "\"flow_state_bytes\":{}}}\n",
-             batch, d, bytes, sizeof(flow::FlowState));
+             detect::Detector::kBatch, shipped.features(), packets, one, two, sizeof(flow::FlowState));
 }
 
 void run(const BenchDetectOptions& o) {
@@ -277,7 +294,7 @@ void run(const BenchDetectOptions& o) {
   auto wants = [&](const char* part) { return std::find(o.parts.begin(), o.parts.end(), part) != o.parts.end(); };
   if (wants("scoring")) bench_scoring(o, shipped);
   if (wants("adaptation")) bench_adaptation(o, shipped);
-  if (wants("memory")) bench_memory(shipped);
+  if (wants("memory")) bench_memory(o, shipped);
   if (wants("pcap_to_alerts")) bench_pcap_to_alerts(o, shipped);
 }
 

@@ -310,7 +310,7 @@ void register_detect(CLI::App& parent) {
   cmd->add_option("--pidfile", o->pidfile, "Write the process id here (removed at exit)");
   cmd->add_flag("--quiet,-q", o->quiet, "No summary lines on stderr");
   cmd->add_option("--threads", o->threads,
-                  "1: meter, score and write on one thread; 2: score and write on a second one (same output)")
+                  "1: meter, score and write on one thread; 2: score on a second one too (same output, in order)")
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
   cmd->add_option("--model-url", o->model_url,

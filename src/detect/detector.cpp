@@ -16,18 +16,23 @@ Detector::Detector(std::shared_ptr<const model::Model> model, const DetectorOpti
     : model_(std::move(model)),
       output_(output),
       options_(options),
-      scorer_(*model_),
       formatter_(*model_, options.include_features),
-      x_(model_->features(), kBatch) {
-  if (!std::isnan(options.threshold)) {
-    require(std::isfinite(options.threshold), "--threshold must be a finite number");
-    scorer_.set_threshold(options.threshold);
+      lane_(make_lane(*model_)) {
+  slot(filling_).raw.resize(model_->features(), kBatch);  // the others when first used
+  slot(filling_).records.resize(static_cast<size_t>(kBatch));
+  if (options_.pipeline) {
+    worker_lane_.emplace(make_lane(*model_));
+    worker_ = std::thread([this] { scoring_thread(); });
   }
-  for (Batch& b : batches_) {
-    b.raw.resize(model_->features(), kBatch);
-    b.records.resize(static_cast<size_t>(kBatch));
+}
+
+Detector::Lane Detector::make_lane(const model::Model& model) const {
+  Lane lane{model::Scorer(model), Matrix<float>(model.features(), kBatch)};
+  if (!std::isnan(options_.threshold)) {
+    require(std::isfinite(options_.threshold), "--threshold must be a finite number");
+    lane.scorer.set_threshold(options_.threshold);
   }
-  if (options_.pipeline) worker_ = std::thread([this] { scoring_thread(); });
+  return lane;
 }
 
 Detector::~Detector() {
@@ -37,7 +42,7 @@ Detector::~Detector() {
     quit_ = true;
   }
   changed_.notify_all();
-  worker_.join();  // a batch already handed over is written first
+  worker_.join();
 }
 
 void Detector::replace_model(std::shared_ptr<const model::Model> model) {
@@ -45,22 +50,24 @@ void Detector::replace_model(std::shared_ptr<const model::Model> model) {
   require(model->input_columns() == model_->input_columns(),
           "the new model reads other columns than the one it replaces ({} against {})", model->features(),
           model_->features());
-  flush();  // after this the scoring thread holds nothing and reads nothing until the next hand-over
+  flush();  // after this the second thread holds nothing and reads nothing until the next hand-over
   std::optional<FeatureMapper> mapper;
   if (mapper_) mapper.emplace(*model);
-  model::Scorer scorer(*model);
-  if (!std::isnan(options_.threshold)) scorer.set_threshold(options_.threshold);
+  Lane lane = make_lane(*model);
+  std::optional<Lane> worker_lane;
+  if (worker_lane_) worker_lane.emplace(make_lane(*model));
   EveFormatter formatter(*model, options_.include_features);
   // Nothing above throws after this point: the swap is whole or not at all.
   model_ = std::move(model);
   mapper_ = std::move(mapper);
-  scorer_ = std::move(scorer);
+  lane_ = std::move(lane);
+  worker_lane_ = std::move(worker_lane);
   formatter_ = std::move(formatter);
 }
 
 void Detector::on_flow(const flow::FlowState& flow, flow::FlowEnd /*reason*/) {
   if (!mapper_) mapper_.emplace(*model_);
-  Batch& b = batches_[filling_];
+  Batch& b = slot(filling_);
   const flow::FeatureVector features = flow::compute_features(flow);
   float* column = b.raw.data() + b.size * b.raw.rows();
   mapper_->map(features, flow.key.protocol, std::span<float>(column, static_cast<size_t>(b.raw.rows())));
@@ -69,7 +76,7 @@ void Detector::on_flow(const flow::FlowState& flow, flow::FlowEnd /*reason*/) {
 }
 
 void Detector::add(const FlowRecord& record, std::span<const float> raw) {
-  Batch& b = batches_[filling_];
+  Batch& b = slot(filling_);
   require(static_cast<Eigen::Index>(raw.size()) == b.raw.rows(), "a flow has {} inputs, the model reads {}", raw.size(),
           b.raw.rows());
   std::copy(raw.begin(), raw.end(), b.raw.data() + b.size * b.raw.rows());
@@ -78,40 +85,85 @@ void Detector::add(const FlowRecord& record, std::span<const float> raw) {
 }
 
 void Detector::flush() {
-  if (batches_[filling_].size > 0) hand_over();
-  wait_idle();
+  if (slot(filling_).size > 0) hand_over();
+  std::unique_lock lock(mutex_);
+  help_until(lock, [this] { return committed_ == filled_; });
+  if (error_) std::rethrow_exception(error_);
 }
 
 void Detector::hand_over() {
-  if (!options_.pipeline) {
-    Batch& b = batches_[filling_];
-    // Emptied first: a write that throws leaves no batch to be written twice.
-    struct Empty {
-      Batch& b;
-      ~Empty() { b.size = 0; }
-    } empty{b};
-    score_and_write(b);
-    return;
+  std::unique_lock lock(mutex_);
+  if (error_) {
+    slot(filling_).size = 0;  // the output failed: nothing more can be written
+    std::rethrow_exception(error_);
   }
-  {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return !busy_; });
-    if (error_) {
-      batches_[filling_].size = 0;  // the output failed: nothing more can be written
-      std::rethrow_exception(error_);
-    }
-    busy_ = true;
-    filling_ ^= 1;  // the scorer takes the full one, this thread the one it emptied
-  }
+  filled_ = filling_++;
   changed_.notify_all();
-  batches_[filling_].size = 0;
+  if (!options_.pipeline) {
+    help_until(lock, [this] { return committed_ == filled_; });  // at once, on this thread
+  } else {
+    // The next batch's slot must be free (committed); meanwhile this thread scores too.
+    help_until(lock, [this] { return committed_ + kPool >= filling_; });
+  }
+  if (error_) std::rethrow_exception(error_);
+  Batch& next = slot(filling_);
+  if (next.raw.size() == 0) {  // first use of this slot
+    next.raw.resize(model_->features(), kBatch);
+    next.records.resize(static_cast<size_t>(kBatch));
+  }
 }
 
-void Detector::wait_idle() {
-  if (!options_.pipeline) return;
-  std::unique_lock lock(mutex_);
-  changed_.wait(lock, [this] { return !busy_; });
-  if (error_) std::rethrow_exception(error_);
+template <typename Done>
+void Detector::help_until(std::unique_lock<std::mutex>& lock, Done done) {
+  while (!done() && !error_) {
+    if (taken_ < filled_)
+      score_taken(lane_, lock);
+    else
+      changed_.wait(lock);
+  }
+}
+
+void Detector::score_taken(Lane& lane, std::unique_lock<std::mutex>& lock) {
+  const std::uint64_t seq = ++taken_;
+  Batch& b = slot(seq);
+  lock.unlock();
+  std::exception_ptr error;
+  try {
+    score(lane, b);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  lock.lock();
+  if (error && !error_) error_ = error;
+  ++stats_.batches;
+  if (options_.pipeline && &lane == &lane_) ++stats_.batches_scored_by_caller;
+  b.scored = true;
+  commit_ready(lock);
+}
+
+void Detector::commit_ready(std::unique_lock<std::mutex>& lock) {
+  if (committing_) return;  // the thread committing now takes this one too when it comes
+  committing_ = true;
+  while (committed_ < taken_ && slot(committed_ + 1).scored) {
+    Batch& b = slot(committed_ + 1);
+    const bool failed = error_ != nullptr;
+    lock.unlock();
+    std::exception_ptr error;
+    if (!failed) {  // after an error nothing more is written
+      try {
+        commit(b);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    lock.lock();
+    if (error && !error_) error_ = error;
+    b.scored = false;
+    b.size = 0;
+    ++committed_;
+  }
+  committing_ = false;
+  changed_.notify_all();
 }
 
 void Detector::scoring_thread() {
@@ -121,38 +173,33 @@ void Detector::scoring_thread() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
   std::unique_lock lock(mutex_);
   for (;;) {
-    changed_.wait(lock, [this] { return busy_ || quit_; });
-    if (!busy_) return;  // quit with nothing in hand
-    Batch& b = batches_[filling_ ^ 1];
-    lock.unlock();
-    std::exception_ptr error;
-    try {
-      if (!error_) score_and_write(b);  // after a failed write nothing more is written
-    } catch (...) {
-      error = std::current_exception();
-    }
-    lock.lock();
-    if (error) error_ = error;
-    busy_ = false;
-    changed_.notify_all();
+    changed_.wait(lock, [this] { return taken_ < filled_ || quit_; });
+    if (taken_ >= filled_) return;  // quit, nothing left to take
+    score_taken(*worker_lane_, lock);
   }
 }
 
-void Detector::score_and_write(Batch& batch) {
+void Detector::score(Lane& lane, Batch& batch) {
   const Eigen::Index n = batch.size;
-  if (n == 0) return;
   const Eigen::Index d = batch.raw.rows();
-  if (x_.cols() != n) x_.resize(d, n);
+  if (lane.x.cols() != n) lane.x.resize(d, n);
   for (Eigen::Index j = 0; j < n; ++j) {
-    x_.col(j) = batch.raw.col(j);
-    model_->transform.apply_row_in_place(std::span<float>(x_.data() + j * d, static_cast<size_t>(d)));
+    lane.x.col(j) = batch.raw.col(j);
+    model_->transform.apply_row_in_place(std::span<float>(lane.x.data() + j * d, static_cast<size_t>(d)));
   }
-  scorer_.score(x_, verdicts_);
-  lines_.clear();
+  lane.scorer.score(lane.x, batch.verdicts);
+  if (lane.x.cols() != kBatch) lane.x.resize(d, kBatch);
+  batch.lines.clear();
+  for (Eigen::Index j = 0; j < n; ++j)
+    formatter_.append(batch.lines, batch.records[static_cast<size_t>(j)], batch.verdicts[static_cast<size_t>(j)],
+                      std::span<const float>(batch.raw.data() + j * d, static_cast<size_t>(d)), options_.all_flows);
+}
+
+void Detector::commit(Batch& batch) {
   batch_alerts_.assign(model_->classes.size() + 1, 0);  // [0]: unknown, then the classes
-  for (Eigen::Index j = 0; j < n; ++j) {
+  for (Eigen::Index j = 0; j < batch.size; ++j) {
     const FlowRecord& record = batch.records[static_cast<size_t>(j)];
-    const model::Verdict& v = verdicts_[static_cast<size_t>(j)];
+    const model::Verdict& v = batch.verdicts[static_cast<size_t>(j)];
     ++stats_.flows;
     if (v.alert) {
       ++stats_.alerts;
@@ -163,15 +210,22 @@ void Detector::score_and_write(Batch& batch) {
       ++stats_.flows_by_label[record.label];
       ++stats_.reported_by_label[record.label][formatter_.reported_name(v)];
     }
-    formatter_.append(lines_, record, v, std::span<const float>(batch.raw.data() + j * d, static_cast<size_t>(d)),
-                      options_.all_flows);
     if (on_verdict) on_verdict(record, v);
   }
   for (size_t k = 0; k < batch_alerts_.size(); ++k)
     if (batch_alerts_[k] != 0)
       stats_.alerts_by_class[k == 0 ? std::string(model::kUnknownClass) : model_->classes[k - 1].name] += batch_alerts_[k];
-  if (x_.cols() != kBatch) x_.resize(d, kBatch);
-  output_.write(lines_);
+  output_.write(batch.lines);
+}
+
+size_t Detector::buffer_bytes() const {
+  size_t bytes = 0;
+  for (const Batch& b : batches_)
+    bytes += static_cast<size_t>(b.raw.size()) * sizeof(float) + b.records.capacity() * sizeof(FlowRecord) +
+             b.verdicts.capacity() * sizeof(model::Verdict) + b.lines.capacity();
+  bytes += static_cast<size_t>(lane_.x.size()) * sizeof(float);
+  if (worker_lane_) bytes += static_cast<size_t>(worker_lane_->x.size()) * sizeof(float);
+  return bytes;
 }
 
 std::string Detector::summary(double elapsed_s) const {
@@ -179,7 +233,7 @@ std::string Detector::summary(double elapsed_s) const {
   for (const auto& [name, count] : stats_.alerts_by_class) classes += fmt::format("{}{}={}", classes.empty() ? "" : " ", name, count);
   return fmt::format("detect: flows={} alerts={}{}{}{} unknown={} thresholds=\"{}\" elapsed={:.3f}s flows/s={:.0f}",
                      stats_.flows, stats_.alerts, classes.empty() ? "" : " (", classes, classes.empty() ? "" : ")",
-                     stats_.unknown, scorer_.calibration().describe_thresholds(), elapsed_s,
+                     stats_.unknown, lane_.scorer.calibration().describe_thresholds(), elapsed_s,
                      elapsed_s > 0 ? static_cast<double>(stats_.flows) / elapsed_s : 0.0);
 }
 

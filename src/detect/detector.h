@@ -14,12 +14,15 @@
 // live capture does at every tick (about every 100 ms), so an alert is written within a tick
 // of its flow ending. Memory: one batch of rows, whatever the traffic (two when pipelined).
 //
-// Pipelined (DetectorOptions::pipeline): a second thread transforms, scores and writes each
-// full batch while the caller's thread goes on metering and filling the next one; batches are
-// written in the order they were filled, so the output is byte for byte that of one thread.
-// flush() returns once everything handed over is written; an error on the scoring thread
-// (a write that failed) is thrown from the next add()/on_flow()/flush() on the caller's thread.
-// on_verdict runs on the scoring thread; stats() is whole after flush().
+// Pipelined (DetectorOptions::pipeline): full batches are handed to a second thread, which
+// transforms, scores and formats them while the caller's thread goes on metering and filling
+// the next ones (up to kPool batches in flight). When every batch is in flight, the caller's
+// thread scores the oldest one not yet taken instead of waiting, so a burst of flows (a
+// capture's end, a timeout sweep) uses both cores. Batches are committed (counted, passed to
+// on_verdict, written) strictly in the order they were filled, one at a time, so the output is
+// byte for byte that of one thread. flush() returns once everything is written; an error on
+// either thread (a write that failed) is thrown from the next add()/on_flow()/flush() on the
+// caller's thread, and nothing more is written after it. stats() is whole after flush().
 #pragma once
 
 #include <chrono>
@@ -59,11 +62,14 @@ struct DetectorStats {
   std::map<std::string, std::uint64_t> alerts_by_class;  // "unknown" included
   std::map<std::string, std::uint64_t> flows_by_label;   // CSV input with a label column
   std::map<std::string, std::map<std::string, std::uint64_t>> reported_by_label;
+  std::uint64_t batches = 0;                    // batches scored
+  std::uint64_t batches_scored_by_caller = 0;   // pipelined: of them, on the caller's thread
 };
 
 class Detector : public flow::FlowSink {
  public:
   static constexpr Eigen::Index kBatch = 256;
+  static constexpr std::uint64_t kPool = 4;  // batches in flight at most (pipelined)
 
   Detector(const model::Model& model, const DetectorOptions& options, EveOutput& output);
   Detector(std::shared_ptr<const model::Model> model, const DetectorOptions& options, EveOutput& output);
@@ -86,46 +92,64 @@ class Detector : public flow::FlowSink {
   void flush();
 
   const DetectorStats& stats() const { return stats_; }
-  const model::Scorer& scorer() const { return scorer_; }
+  const model::Scorer& scorer() const { return lane_.scorer; }
   const EveFormatter& formatter() const { return formatter_; }
+  // The detector's own buffers (batches, transformed rows, formatted lines), as allocated now:
+  // bounded by kPool batches whatever the traffic (bench detect --parts memory).
+  size_t buffer_bytes() const;
   // "detect: flows=… alerts=… (class=n …) unknown=… elapsed=…s flows/s=…"
   std::string summary(double elapsed_s) const;
-  // Every flow's verdict, as it is scored (tests, evaluation); empty callback by default.
-  // Pipelined, it runs on the scoring thread.
+  // Every flow's verdict, in the flows' order, as its batch is written (tests, evaluation); empty
+  // callback by default. Pipelined, it runs on either thread, never on both at once.
   std::function<void(const FlowRecord&, const model::Verdict&)> on_verdict;
 
  private:
-  // Rows and records of up to kBatch flows, filled by the caller's thread.
+  // Up to kBatch flows: filled by the caller's thread, then scored, then committed.
   struct Batch {
     Matrix<float> raw;  // (inputs × kBatch): raw rows, kept for the EVE features
     std::vector<FlowRecord> records;
     Eigen::Index size = 0;
+    bool scored = false;
+    std::vector<model::Verdict> verdicts;
+    std::string lines;
   };
-  void hand_over();               // the filling batch to the scorer (or scores it here)
-  void wait_idle();               // pipelined: until the scoring thread holds nothing
-  void score_and_write(Batch& batch);
+  // What one thread needs to score a batch.
+  struct Lane {
+    model::Scorer scorer;
+    Matrix<float> x;  // a batch's rows, transformed
+  };
+  Lane make_lane(const model::Model& model) const;
+  Batch& slot(std::uint64_t seq) { return batches_[options_.pipeline ? seq % kPool : 0]; }
+  void hand_over();  // the filling batch is full (or flushed)
+  // Takes, scores and commits batches on this thread until done() holds (under the lock) or an
+  // error is recorded; waits while there is nothing to take.
+  template <typename Done>
+  void help_until(std::unique_lock<std::mutex>& lock, Done done);
+  void score_taken(Lane& lane, std::unique_lock<std::mutex>& lock);  // the next batch not yet taken
+  void commit_ready(std::unique_lock<std::mutex>& lock);              // every scored batch, in order
+  void score(Lane& lane, Batch& batch);  // transform, score, format: touches only lane and batch
+  void commit(Batch& batch);             // count, on_verdict, write
   void scoring_thread();
 
   std::shared_ptr<const model::Model> model_;
   EveOutput& output_;
   DetectorOptions options_;
   std::optional<FeatureMapper> mapper_;  // made at the first flow from packets
-  model::Scorer scorer_;
   EveFormatter formatter_;
-  Batch batches_[2];
-  int filling_ = 0;     // the batch the caller's thread fills; the other is the scorer's
-  // Used by score_and_write only (the scoring thread when pipelined).
-  Matrix<float> x_;     // a batch's rows, transformed
-  std::vector<model::Verdict> verdicts_;
-  std::string lines_;
+  Batch batches_[kPool];        // the batch of sequence number k: slot(k); one thread uses one
+  std::uint64_t filling_ = 1;   // the sequence number of the batch the caller's thread fills
+  Lane lane_;                   // the caller's thread's
+  std::optional<Lane> worker_lane_;
   std::vector<std::uint64_t> batch_alerts_;  // alerts of the batch by class index + 1 (0: unknown)
   DetectorStats stats_;
-  // The hand-over (pipelined).
+  // Under mutex_: batches 1..filled_ are handed over, 1..taken_ taken to be scored, 1..committed_
+  // written (their slots free again).
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool busy_ = false;   // batches_[1 - filling_] is the scorer's until it clears this
+  std::uint64_t filled_ = 0, taken_ = 0, committed_ = 0;
+  bool committing_ = false;  // one thread commits at a time
   bool quit_ = false;
-  std::exception_ptr error_;  // the scoring thread's, thrown on the caller's thread
+  std::exception_ptr error_;  // the first error of either thread, thrown on the caller's thread
   std::thread worker_;
 };
 

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/error.h"
 #include "data/temp_dir.h"
@@ -203,6 +205,42 @@ TEST(Detector, PipelinedWritesByteForByteWhatOneThreadWrites) {
   const std::string a = bytes("one.json");
   EXPECT_EQ(std::count(a.begin(), a.end(), '\n'), static_cast<std::ptrdiff_t>(one.flows));
   EXPECT_TRUE(a == bytes("two.json")) << "the pipelined detector wrote other bytes";
+}
+
+// When every batch is in flight, the caller's thread scores batches itself instead of waiting:
+// here committing is slow (on_verdict sleeps), so the caller's thread must take some; the
+// output keeps the order in which the flows came.
+TEST(Detector, PipelinedCallerScoresWhenEveryBatchIsInFlight) {
+  const model::Model m = test::make_cic_model();
+  test::TempDir dir;
+  const auto path = dir.path() / "eve.json";
+  EveOutput out(path.string());
+  DetectorOptions options;
+  options.threshold = -1e30;  // every flow alerts
+  options.pipeline = true;
+  Detector detector(m, options, out);
+  std::vector<std::uint64_t> order;
+  detector.on_verdict = [&](const FlowRecord& r, const model::Verdict&) {
+    order.push_back(r.line);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));  // 26 ms a batch
+  };
+  const auto batches = 4 * Detector::kPool;
+  std::vector<float> raw(static_cast<size_t>(m.features()));
+  FlowRecord record;
+  for (std::uint64_t i = 1; i <= batches * Detector::kBatch; ++i) {
+    record.line = i;
+    std::fill(raw.begin(), raw.end(), static_cast<float>(i % 97));
+    detector.add(record, raw);
+  }
+  detector.flush();
+  const DetectorStats& stats = detector.stats();
+  EXPECT_EQ(stats.batches, batches);
+  EXPECT_GT(stats.batches_scored_by_caller, 0u);
+  ASSERT_EQ(order.size(), batches * Detector::kBatch);
+  for (size_t i = 0; i < order.size(); ++i) ASSERT_EQ(order[i], i + 1) << "verdicts out of order";
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), order.size());
+  for (size_t i = 0; i < lines.size(); ++i) ASSERT_EQ(lines[i]["metaids"]["line"], i + 1) << "lines out of order";
 }
 
 // A write that fails on the scoring thread (a full disk) is thrown on the caller's thread, with
