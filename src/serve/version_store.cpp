@@ -105,7 +105,9 @@ void VersionStore::read_index() {
     entries_ = std::move(entries);
     last_seq_ = entries_.empty() ? 0 : entries_.back().seq;
     current_ = j.value("current", std::string());
-    if (j.contains("log") && j["log"].is_array()) events_ = j["log"];
+    events_.clear();
+    if (j.contains("log") && j["log"].is_array())
+      for (const auto& event : j["log"]) events_.push_back(std::make_shared<const std::string>(event.dump()));
   } catch (const std::exception& e) {
     log_(fmt::format("serve: {} cannot be read ({}); rebuilding the version list from the files", index.string(),
                      e.what()));
@@ -252,16 +254,20 @@ void VersionStore::writer() {
     if (!jobs_.empty()) {
       WriteJob job = std::move(jobs_.front());
       jobs_.pop_front();
+      if (job.has_index) {
+        // A later index in the queue supersedes this one (it names this job's version too):
+        // only the last is written, and the files pruned here are removed after it.
+        const auto later = std::find_if(jobs_.begin(), jobs_.end(), [](const WriteJob& j) { return j.has_index; });
+        if (later != jobs_.end()) {
+          job.has_index = false;
+          later->remove.insert(later->remove.end(), job.remove.begin(), job.remove.end());
+          job.remove.clear();
+        }
+      }
       lock.unlock();
       try {
         if (!job.file.empty()) write_and_rename(job.file, *job.bytes);
-        if (job.has_index) {
-          nlohmann::json versions = nlohmann::json::array();
-          for (const auto& v : job.entries) versions.push_back(v.to_json());
-          const nlohmann::json index = {
-              {"format", 1}, {"current", job.current}, {"versions", versions}, {"log", job.events}};
-          write_and_rename(options_.dir / "index.json", index.dump(1) + "\n");
-        }
+        if (job.has_index) write_and_rename(options_.dir / "index.json", index_text(job));
         for (const auto& removed : job.remove) {
           std::error_code ec;
           fs::remove(removed, ec);
@@ -329,9 +335,13 @@ void VersionStore::write_index_locked() { enqueue_locked(index_job_locked()); }
 VersionStore::WriteJob VersionStore::index_job_locked() {
   WriteJob job;
   job.has_index = true;
-  job.entries = entries_;
+  job.entries.reserve(entries_.size());
+  for (VersionEntry& e : entries_) {
+    if (!e.json_text) e.json_text = std::make_shared<const std::string>(e.to_json().dump());
+    job.entries.push_back(e.json_text);
+  }
   job.current = current_;
-  job.events = events_;
+  job.events.assign(events_.begin(), events_.end());
   job.remove = std::move(pending_removals_);
   pending_removals_.clear();
   return job;
@@ -340,8 +350,8 @@ VersionStore::WriteJob VersionStore::index_job_locked() {
 void VersionStore::log_event_locked(const std::string& action, const std::string& version, const std::string& detail) {
   nlohmann::json event = {{"time", now_iso()}, {"action", action}, {"version", version}};
   if (!detail.empty()) event["detail"] = detail;
-  events_.push_back(std::move(event));
-  if (events_.size() > kMaxLogEvents) events_.erase(events_.begin(), events_.begin() + static_cast<long>(events_.size() - kMaxLogEvents));
+  events_.push_back(std::make_shared<const std::string>(event.dump()));
+  while (events_.size() > kMaxLogEvents) events_.pop_front();
 }
 
 void VersionStore::prune_locked() {
@@ -440,8 +450,39 @@ std::vector<VersionEntry> VersionStore::entries() const {
 }
 
 nlohmann::json VersionStore::log() const {
-  std::lock_guard lock(mutex_);
-  return events_;
+  std::vector<std::shared_ptr<const std::string>> events;
+  {
+    std::lock_guard lock(mutex_);
+    events.assign(events_.begin(), events_.end());
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& text : events) out.push_back(nlohmann::json::parse(*text));
+  return out;
+}
+
+std::string VersionStore::index_text(const WriteJob& job) {
+  // One entry or event per line; the same JSON document as ever ({"format": 1, …}).
+  size_t bytes = 128 + job.current.size();
+  for (const auto& t : job.entries) bytes += t->size() + 2;
+  for (const auto& t : job.events) bytes += t->size() + 2;
+  std::string out;
+  out.reserve(bytes);
+  out += "{\"format\":1,\"current\":";
+  out += nlohmann::json(job.current).dump();
+  auto list = [&out](const char* name, const std::vector<std::shared_ptr<const std::string>>& items) {
+    out += ",\"";
+    out += name;
+    out += "\":[";
+    for (size_t i = 0; i < items.size(); ++i) {
+      out += i == 0 ? "\n" : ",\n";
+      out += *items[i];
+    }
+    out += "]";
+  };
+  list("versions", job.entries);
+  list("log", job.events);
+  out += "}\n";
+  return out;
 }
 
 }  // namespace metaids::serve

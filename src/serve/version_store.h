@@ -53,6 +53,8 @@ struct VersionEntry {
   std::string label;    // the class an adaptation taught
   std::string parent;   // the version it was made from
   bool pruned = false;  // the file is gone (an index of an older metaids); such entries are skipped
+  // to_json() as text, made once when the entry first goes into an index (entries do not change).
+  std::shared_ptr<const std::string> json_text;
   nlohmann::json to_json() const;
   static VersionEntry from_json(const nlohmann::json& json);
 };
@@ -107,15 +109,16 @@ class VersionStore {
   struct WriteJob {
     std::filesystem::path file;  // a version file, or empty
     std::shared_ptr<const std::string> bytes;
-    // The index to write after it (made into JSON by the writer, off the request path).
+    // The index to write after it: each entry's and event's JSON text, made once and shared, so
+    // that a version costs the request a few pointer copies, not a copy of the whole index.
     bool has_index = false;
-    std::vector<VersionEntry> entries;
+    std::vector<std::shared_ptr<const std::string>> entries, events;
     std::string current;
-    nlohmann::json events;
     std::vector<std::filesystem::path> remove;  // pruned version files, removed after the index
     std::uint64_t ticket = 0;
   };
   void read_index();
+  static std::string index_text(const WriteJob& job);
   void rebuild_from_files();
   void write_index_locked();
   WriteJob index_job_locked();  // the index as it is now, and the files pruned since the last one
@@ -139,7 +142,7 @@ class VersionStore {
   std::string current_;
   std::set<std::string> pruned_;  // versions removed in this run (410 rather than 404)
   std::vector<std::filesystem::path> pending_removals_;
-  nlohmann::json events_ = nlohmann::json::array();
+  std::deque<std::shared_ptr<const std::string>> events_;  // the log, each event's JSON text
   // The writer thread and its queue (sync_mutex_ is taken after mutex_, never before).
   std::mutex sync_mutex_;
   std::condition_variable sync_wake_, done_;

@@ -132,6 +132,37 @@ TEST_F(StoreTest, IndexEntriesCannotNameFilesOutsideTheState) {
   EXPECT_EQ(store->entries()[0].file.rfind("versions/", 0), 0u);
 }
 
+// Versions added faster than the writer writes them: queued indexes are written once (the last
+// supersedes the others), files pruned under a skipped index are still removed, and a restart
+// finds every kept version and the whole log.
+TEST_F(StoreTest, ABurstOfVersionsLeavesOneWholeIndex) {
+  std::vector<VersionEntry> added;
+  {
+    auto store = open(10);
+    for (int i = 0; i < 60; ++i) added.push_back(store->add(fmt::format("model {}", i), "adapt", "C2", ""));
+    store->sync_now();
+    EXPECT_EQ(store->log().size(), 60u);
+  }
+  size_t files = 0;
+  for (const auto& item : fs::directory_iterator(dir / "versions")) files += item.is_regular_file() ? 1 : 0;
+  EXPECT_EQ(files, 10u);
+  auto store = open(10);
+  const auto resumed = resume(*store);
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(resumed->bytes, "model 59");
+  const auto entries = store->entries();
+  ASSERT_EQ(entries.size(), 10u);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].version, added[50 + i].version);
+    EXPECT_EQ(entries[i].label, "C2");
+    EXPECT_TRUE(fs::exists(dir / entries[i].file));
+  }
+  const auto events = store->log();
+  ASSERT_GE(events.size(), 60u);
+  EXPECT_EQ(events[0]["version"], added[0].version);
+  EXPECT_EQ(events[59]["detail"], "label C2");
+}
+
 // A version the writer cannot write (here the versions directory became a file) is counted and
 // logged; it stays the current one (the service holds it in memory) but cannot be read back.
 // /metrics shows the count.
