@@ -88,11 +88,16 @@ std::shared_ptr<const model::Model> ModelFollower::fetch() {
     return nullptr;
   }
   if (result && result->status == 304) {
+    // Not modified: but which of the tags sent? The answer's ETag says; the one refused before
+    // is still refused (no "usable again" while the service serves the same bad file).
+    const std::string current = result->get_header_value("ETag");
+    bool still_refused = false;
     {
       std::lock_guard lock(mutex_);
       ++stats_.not_modified;
+      still_refused = state_ == State::refused && (current.empty() || current == bad_etag_);
     }
-    set_state(State::ok, "", "");
+    if (!still_refused) set_state(State::ok, "", "");
     return nullptr;
   }
   const std::string etag = result ? result->get_header_value("ETag") : std::string();

@@ -141,6 +141,12 @@ TEST_F(FollowerTest, BadFilesAreRefusedOnceAndTheLastGoodModelKept) {
     etag = "\"" + std::string(64, 'a') + "\"";
   }
   ASSERT_TRUE(wait_for([&] { return count_logged("refused") == 1; }, 2.0));
+  // The service keeps serving it: later checks get 304 for the refused tag, which is neither a
+  // new refusal nor a usable model.
+  const auto not_modified = follower.stats().not_modified;
+  ASSERT_TRUE(wait_for([&] { return follower.stats().not_modified >= not_modified + 2; }, 2.0));
+  EXPECT_EQ(count_logged("refused"), 1u);
+  EXPECT_EQ(count_logged("usable model again"), 0u);
   // 2. A damaged file without an ETag: the file's own CRC-32 refuses it.
   {
     std::lock_guard lock(mutex);
