@@ -88,15 +88,20 @@ void Detector::flush() {
   if (slot(filling_).size > 0) hand_over();
   std::unique_lock lock(mutex_);
   help_until(lock, [this] { return committed_ == filled_; });
-  if (error_) std::rethrow_exception(error_);
+  if (error_) fail(lock);
+}
+
+void Detector::fail(std::unique_lock<std::mutex>& lock) {
+  // Every batch handed over is finished first (skipped: nothing is written after an error), so
+  // that no slot is in use on the other thread when the caller's thread fills one again.
+  help_until(lock, [this] { return committed_ == filled_; });
+  slot(filling_).size = 0;
+  std::rethrow_exception(error_);
 }
 
 void Detector::hand_over() {
   std::unique_lock lock(mutex_);
-  if (error_) {
-    slot(filling_).size = 0;  // the output failed: nothing more can be written
-    std::rethrow_exception(error_);
-  }
+  if (error_) fail(lock);  // the output failed: nothing more can be written
   filled_ = filling_++;
   changed_.notify_all();
   if (!options_.pipeline) {
@@ -105,7 +110,7 @@ void Detector::hand_over() {
     // The next batch's slot must be free (committed); meanwhile this thread scores too.
     help_until(lock, [this] { return committed_ + kPool >= filling_; });
   }
-  if (error_) std::rethrow_exception(error_);
+  if (error_) fail(lock);
   Batch& next = slot(filling_);
   if (next.raw.size() == 0) {  // first use of this slot
     next.raw.resize(model_->features(), kBatch);
@@ -115,7 +120,7 @@ void Detector::hand_over() {
 
 template <typename Done>
 void Detector::help_until(std::unique_lock<std::mutex>& lock, Done done) {
-  while (!done() && !error_) {
+  while (!done()) {  // after an error batches are skipped, so this ends too
     if (taken_ < filled_)
       score_taken(lane_, lock);
     else
@@ -126,17 +131,22 @@ void Detector::help_until(std::unique_lock<std::mutex>& lock, Done done) {
 void Detector::score_taken(Lane& lane, std::unique_lock<std::mutex>& lock) {
   const std::uint64_t seq = ++taken_;
   Batch& b = slot(seq);
+  const bool failed = error_ != nullptr;
   lock.unlock();
   std::exception_ptr error;
-  try {
-    score(lane, b);
-  } catch (...) {
-    error = std::current_exception();
+  if (!failed) {  // after an error nothing more is scored or written
+    try {
+      score(lane, b);
+    } catch (...) {
+      error = std::current_exception();
+    }
   }
   lock.lock();
   if (error && !error_) error_ = error;
-  ++stats_.batches;
-  if (options_.pipeline && &lane == &lane_) ++stats_.batches_scored_by_caller;
+  if (!failed) {
+    ++stats_.batches;
+    if (options_.pipeline && &lane == &lane_) ++stats_.batches_scored_by_caller;
+  }
   b.scored = true;
   commit_ready(lock);
 }

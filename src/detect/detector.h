@@ -121,8 +121,9 @@ class Detector : public flow::FlowSink {
   Lane make_lane(const model::Model& model) const;
   Batch& slot(std::uint64_t seq) { return batches_[options_.pipeline ? seq % kPool : 0]; }
   void hand_over();  // the filling batch is full (or flushed)
-  // Takes, scores and commits batches on this thread until done() holds (under the lock) or an
-  // error is recorded; waits while there is nothing to take.
+  [[noreturn]] void fail(std::unique_lock<std::mutex>& lock);  // error_, once nothing is in flight
+  // Takes, scores and commits batches on this thread until done() holds (under the lock); waits
+  // while there is nothing to take. After an error, batches are taken and skipped.
   template <typename Done>
   void help_until(std::unique_lock<std::mutex>& lock, Done done);
   void score_taken(Lane& lane, std::unique_lock<std::mutex>& lock);  // the next batch not yet taken
