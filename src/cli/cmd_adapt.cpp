@@ -20,6 +20,7 @@ struct AdaptOptions {
   std::vector<std::uint64_t> flow_ids;
   int shots = 0;
   int severity = 0;
+  std::size_t max_class_flows = model::kDefaultMaxClassFlows;
   FlowTableOptions table;
 };
 
@@ -84,12 +85,16 @@ void run(const AdaptOptions& o) {
     model::ClassInfo description = model::describe_class(label, 0, false);
     if (!o.category.empty()) description.category = o.category;
     if (o.severity > 0) description.severity = o.severity;
-    const bool is_new = model::add_support(model, detect::transform_rows(model, raw), label, e, &description);
+    const bool is_new = model::add_support(model, detect::transform_rows(model, raw), label, e, &description,
+                                            o.max_class_flows);
     const nlohmann::json& done = model.history.back();
     const size_t duplicates = done.value("duplicates", size_t{0});
+    const size_t dropped = done.value("dropped", size_t{0});
     (is_new ? added : extended)
-        .push_back(fmt::format("{} ({} flows{})", label, done.value("flows", rows.size()),
-                               duplicates == 0 ? "" : fmt::format(", {} already in its support", duplicates)));
+        .push_back(fmt::format("{} ({} flows{}{})", label, done.value("flows", rows.size()),
+                               duplicates == 0 ? "" : fmt::format(", {} already in its support", duplicates),
+                               dropped == 0 ? "" : fmt::format(", {} oldest left it (--max-class-flows {})", dropped,
+                                                               o.max_class_flows)));
   }
   const double micros = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started).count();
   model::save(o.out, model);
@@ -116,6 +121,9 @@ void register_adapt(CLI::App& parent) {
   cmd->add_option("--flow-id", o->flow_ids, "flow_id of a confirmed alert in --eve (repeat or comma-separate)")
       ->delimiter(',');
   cmd->add_option("--shots,-k", o->shots, "Use at most this many flows per class (0: all)");
+  cmd->add_option("--max-class-flows", o->max_class_flows,
+                  "Labelled flows a class keeps, its most recent (older ones leave its support; 0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--category", o->category, "EVE alert.category of a new class (default: guessed from its name)");
   cmd->add_option("--severity", o->severity, "EVE alert.severity of a new class, 1 (high) to 4");
   cmd->add_option("--out", o->out, "Adapted model file to write")->required();

@@ -29,6 +29,7 @@ struct ServeOptions {
   std::string token_file;
   std::string sync = "background";
   std::size_t keep_versions = 100;
+  std::size_t max_class_flows = model::kDefaultMaxClassFlows;
   std::size_t max_body_mib = 32;
   std::size_t max_flows = 100'000;
   std::size_t recent_flows = 65536;
@@ -82,6 +83,7 @@ void run(const ServeOptions& o) {
   options.state = o.state;
   options.model = o.model;
   options.keep_versions = o.keep_versions;
+  options.max_class_flows = o.max_class_flows;
   options.sync = o.sync == "always" ? serve::VersionStore::Sync::always : serve::VersionStore::Sync::background;
   options.recent_flows = o.recent_flows;
   options.recent_alerts = o.recent_alerts;
@@ -161,6 +163,9 @@ void register_serve(CLI::App& parent) {
                   "the answer)")
       ->capture_default_str();
   cmd->add_option("--keep-versions", o->keep_versions, "Version files kept (older ones removed)")->capture_default_str();
+  cmd->add_option("--max-class-flows", o->max_class_flows,
+                  "Labelled flows a class keeps, its most recent (older ones leave its support; 0: no limit)")
+      ->capture_default_str();
   cmd->add_option("--max-body", o->max_body_mib, "Largest request body, MiB")->capture_default_str();
   cmd->add_option("--max-flows-per-request", o->max_flows, "Most flows in one score request")->capture_default_str();
   cmd->add_option("--recent-flows", o->recent_flows, "Scored flows kept for adaptation by id (0: none)")

@@ -113,8 +113,8 @@ DeployedState<S> PrototypicalNetwork<S>::deploy(const Vector<S>& phi, const Batc
   state.network_ = std::make_shared<const nn::Mlp<S>>(this->network_.spec());
   state.theta_ = phi;
   // The support's embeddings, block by block (a product's rounding may depend on its width, so
-  // the blocks are the same whatever was reused). Whole blocks whose columns and network are
-  // those of `previous` are copied from it.
+  // the blocks are the same whatever was reused). The leading whole blocks whose columns and
+  // network are those of `previous` are copied from it.
   constexpr Eigen::Index kBlock = 64;
   const Eigen::Index n = support.x.cols();
   const Eigen::Index d = support.x.rows();
@@ -124,9 +124,13 @@ DeployedState<S> PrototypicalNetwork<S>::deploy(const Vector<S>& phi, const Batc
       previous->network_->spec().hidden == this->network_.spec().hidden && previous->theta_.size() == phi.size() &&
       std::memcmp(previous->theta_.data(), phi.data(), static_cast<size_t>(phi.size()) * sizeof(S)) == 0 &&
       previous->support_x_.rows() == d && previous->support_embeddings_.cols() == previous->support_x_.cols()) {
+    // The longest run of equal whole blocks from the start (flows are appended at the end, and
+    // a class kept within its limit loses its oldest columns, so the front is what stays).
     const Eigen::Index k = std::min(previous->support_x_.cols(), n) / kBlock * kBlock;
-    if (k > 0 && std::memcmp(previous->support_x_.data(), support.x.data(), static_cast<size_t>(k * d) * sizeof(S)) == 0)
-      reused = k;
+    const auto block_bytes = static_cast<size_t>(kBlock * d) * sizeof(S);
+    while (reused < k && std::memcmp(previous->support_x_.data() + reused * d, support.x.data() + reused * d,
+                                     block_bytes) == 0)
+      reused += kBlock;
   }
   Matrix<S> embeddings(this->network_.spec().outputs(), n);
   if (reused > 0) embeddings.leftCols(reused) = previous->support_embeddings_.leftCols(reused);

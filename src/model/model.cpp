@@ -372,16 +372,16 @@ Model load(const std::filesystem::path& path) { return from_file(load_model(path
 void save(const std::filesystem::path& path, const Model& model) { save_model(path, to_file(model)); }
 
 bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
-                 const ClassInfo* description) {
+                 const ClassInfo* description, size_t max_class_flows) {
   // Built on a copy and swapped in at the end: a failure leaves the model as it was.
   Model m = model;
-  const bool added = extend_support(m, rows, label, std::move(event), description);
+  const bool added = extend_support(m, rows, label, std::move(event), description, max_class_flows);
   model = std::move(m);
   return added;
 }
 
 bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
-                    const ClassInfo* description) {
+                    const ClassInfo* description, size_t max_class_flows) {
   require(!label.empty(), "the class label is empty");
   require(label != kUnknownClass, "'{}' is reserved for flows far from every class; choose another label", label);
   require(rows.rows() > 0, "no flows to adapt to");
@@ -461,6 +461,44 @@ bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string
     require(!fresh.empty(), "all {} flows are already in the support of class '{}': nothing new to learn",
             rows.rows(), label);
   }
+  const auto duplicates = rows.rows() - static_cast<Eigen::Index>(fresh.size());
+  // The limit: the class keeps its most recent max_class_flows flows (support columns are in the
+  // order they were added, so its first columns are its oldest).
+  size_t dropped = 0;
+  bool one_group = true;
+  if (!added)
+    for (size_t j = 0; j < m.support_y.size() && one_group; ++j)
+      one_group = m.support_y[j] != index || groups[j] == group;
+  if (max_class_flows > 0 && one_group) {
+    if (fresh.size() > max_class_flows) {
+      dropped += fresh.size() - max_class_flows;
+      fresh.erase(fresh.begin(), fresh.begin() + static_cast<std::ptrdiff_t>(fresh.size() - max_class_flows));
+    }
+    size_t held = 0;
+    for (const int y : m.support_y) held += y == index ? 1 : 0;
+    size_t excess = held + fresh.size() > max_class_flows ? held + fresh.size() - max_class_flows : 0;
+    if (excess > 0) {
+      dropped += excess;
+      // Compacted in place, in order: the oldest `excess` columns of the class leave.
+      Eigen::Index w = 0;
+      for (Eigen::Index j = 0; j < m.support_x.cols(); ++j) {
+        const auto jj = static_cast<size_t>(j);
+        if (excess > 0 && m.support_y[jj] == index) {
+          --excess;
+          continue;
+        }
+        if (w != j) {
+          m.support_x.col(w) = m.support_x.col(j);
+          m.support_y[static_cast<size_t>(w)] = m.support_y[jj];
+          groups[static_cast<size_t>(w)] = groups[jj];
+        }
+        ++w;
+      }
+      m.support_x.conservativeResize(Eigen::NoChange, w);
+      m.support_y.resize(static_cast<size_t>(w));
+      groups.resize(static_cast<size_t>(w));
+    }
+  }
   const auto kept = static_cast<Eigen::Index>(fresh.size());
   const Eigen::Index old_n = m.support_x.cols();
   m.support_x.conservativeResize(Eigen::NoChange, old_n + kept);
@@ -472,7 +510,8 @@ bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string
   m.support_group = std::move(groups);
   event["label"] = label;
   event["flows"] = kept;
-  if (kept < rows.rows()) event["duplicates"] = rows.rows() - kept;
+  if (duplicates > 0) event["duplicates"] = duplicates;
+  if (dropped > 0) event["dropped"] = dropped;
   event["new_class"] = added;
   m.adapt();
   if (!m.calibration.class_thresholds.empty()) {

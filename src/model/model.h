@@ -200,14 +200,20 @@ void save(const std::filesystem::path& path, const Model& model);
 // rate on the benign reference flows; the thresholds of the classes known already stay as they
 // are. A flow already in the class's support (the same transformed row) is not added again
 // (the event counts it under "duplicates"; "flows" counts those added); when every flow is, it
-// is an error. Returns true when the class is new. On failure (an exception) the model is left
-// as it was.
+// is an error. With `max_class_flows` > 0, a class of one prototype group (every class an
+// analyst adds, and the learnt ones) keeps its most recent max_class_flows flows: the oldest
+// leave its support (the event counts them under "dropped"), so that a class labelled again
+// and again does not grow the model, its files and each adaptation's cost without bound; a
+// class of several groups (a site's calibrated benign class) is not limited. Returns true when
+// the class is new. On failure (an exception) the model is left as it was.
 bool add_support(Model& model, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
-                 const ClassInfo* description = nullptr);
+                 const ClassInfo* description = nullptr, size_t max_class_flows = 0);
 // The same, on a model the caller throws away when it fails (a copy it made already): no copy
 // of its own, and `m` is left part-changed on failure.
 bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string& label, nlohmann::json event,
-                    const ClassInfo* description = nullptr);
+                    const ClassInfo* description = nullptr, size_t max_class_flows = 0);
+// The default limit of `adapt` and `serve` (--max-class-flows).
+inline constexpr size_t kDefaultMaxClassFlows = 1024;
 
 // One history event: {"event": name, "time": now (or $SOURCE_DATE_EPOCH), ...fields}.
 nlohmann::json history_event(const std::string& name, nlohmann::json fields);

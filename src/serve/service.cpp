@@ -200,7 +200,7 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
   auto next = std::make_shared<model::Model>(*current->model);
   std::vector<std::string> added, extended;
   std::string label_list;
-  size_t flows = 0, duplicates = 0;
+  size_t flows = 0, duplicates = 0, dropped = 0;
   try {
     for (const auto& [label, indices] : by_label) {
       data::FeatureMatrix raw(static_cast<Eigen::Index>(indices.size()), static_cast<Eigen::Index>(width));
@@ -213,12 +213,14 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
       if (!request.category.empty()) description.category = request.category;
       if (request.severity > 0) description.severity = request.severity;
       // `next` is this request's own copy, thrown away if anything fails.
-      const bool is_new = model::extend_support(*next, detect::transform_rows(*next, raw), label, event, &description);
+      const bool is_new = model::extend_support(*next, detect::transform_rows(*next, raw), label, event, &description,
+                                                   options_.max_class_flows);
       (is_new ? added : extended).push_back(label);
       label_list += (label_list.empty() ? "" : ", ") + label;
       const nlohmann::json& done = next->history.back();
       flows += done.value("flows", size_t{0});
       duplicates += done.value("duplicates", size_t{0});
+      dropped += done.value("dropped", size_t{0});
     }
   } catch (const RequestError&) {
     throw;
@@ -237,6 +239,7 @@ nlohmann::json Service::adapt(const AdaptRequest& request, const ModelSnapshot& 
           {"extended", extended},
           {"flows", flows},
           {"duplicates", duplicates},
+          {"dropped", dropped},
           {"classes", snap->model->class_names()},
           {"elapsed_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
 }

@@ -40,6 +40,7 @@ struct ServiceOptions {
   VersionStore::Sync sync = VersionStore::Sync::background;
   size_t recent_flows = 65536;  // 0: keep none (adaptation from rows only)
   size_t recent_alerts = 10000;
+  size_t max_class_flows = model::kDefaultMaxClassFlows;  // a class's most recent flows kept (0: all)
   RequestLimits limits;
 };
 

@@ -306,6 +306,54 @@ TEST(Model, FlowsLabelledAgainAreNotAddedTwice) {
   EXPECT_EQ(m.history.back()["flows"], 5);
 }
 
+// A class keeps its most recent max_class_flows flows: the oldest leave its support (the
+// other classes' flows stay where they are), the event says how many, and the state is bit for
+// bit that of a model loaded from the file (the embeddings before the change are reused).
+TEST(Model, AClassKeepsItsMostRecentFlowsWithinItsLimit) {
+  Model m = test::make_cic_model();
+  std::mt19937_64 rng(21);
+  add_support(m, random_rows(150, m.features(), 0.5f, rng), "BENIGN", {});  // blocks of 64 to reuse
+  const size_t before = m.support_y.size();
+  const Eigen::Index others = m.support_x.cols();
+  const Matrix<float> other_columns = m.support_x;
+  std::vector<data::FeatureMatrix> batches;
+  for (int i = 0; i < 12; ++i) batches.push_back(random_rows(7, m.features(), 3.0f + 0.1f * static_cast<float>(i), rng));
+  constexpr size_t kLimit = 40;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    add_support(m, batches[i], "Beacon", {}, nullptr, kLimit);
+    const size_t added = std::min<size_t>(7 * (i + 1), kLimit);
+    ASSERT_EQ(m.support_y.size(), before + added) << "after batch " << i;
+    if (7 * (i + 1) > kLimit) {
+      EXPECT_EQ(m.history.back()["dropped"], std::min<size_t>(7, 7 * (i + 1) - kLimit));
+    }
+    const Model loaded = from_file(to_file(m));
+    EXPECT_EQ(std::memcmp(m.state().centroids().data(), loaded.state().centroids().data(),
+                          sizeof(float) * m.state().centroids().size()),
+              0)
+        << "after batch " << i;
+  }
+  // The classes it had keep their flows, in place.
+  EXPECT_TRUE(m.support_x.leftCols(others) == other_columns);
+  // A model given only those 40 flows (of the 84) holds the same support.
+  Model fresh = test::make_cic_model();
+  std::mt19937_64 same(21);
+  add_support(fresh, random_rows(150, m.features(), 0.5f, same), "BENIGN", {});
+  data::FeatureMatrix last(static_cast<Eigen::Index>(kLimit), m.features());
+  for (Eigen::Index k = 0; k < last.rows(); ++k) {
+    const Eigen::Index flow = 12 * 7 - last.rows() + k;
+    last.row(k) = batches[static_cast<size_t>(flow / 7)].row(flow % 7);
+  }
+  add_support(fresh, last, "Beacon", {});
+  EXPECT_TRUE(fresh.support_x == m.support_x);
+  // More new flows than the limit at once: the last ones given are kept.
+  add_support(m, random_rows(50, m.features(), 9.0f, rng), "Flood", {}, nullptr, 8);
+  EXPECT_EQ(m.history.back()["flows"], 8);
+  EXPECT_EQ(m.history.back()["dropped"], 42);
+  // No limit (0): everything stays.
+  add_support(m, random_rows(50, m.features(), 5.0f, rng), "Beacon", {}, nullptr, 0);
+  EXPECT_EQ(std::count(m.support_y.begin(), m.support_y.end(), m.class_index("Beacon")), 90);
+}
+
 TEST(Model, SiteCalibrationLearnsTheLocalNormal) {
   Model m = test::make_cic_model();
   std::mt19937_64 rng(4);

@@ -24,10 +24,11 @@ struct ServiceTest : ::testing::Test {
   std::vector<std::string> logged;
   static inline int counter = 0;
   void TearDown() override { fs::remove_all(dir); }
-  std::unique_ptr<Service> open(size_t keep = 100) {
+  std::unique_ptr<Service> open(size_t keep = 100, size_t max_class_flows = model::kDefaultMaxClassFlows) {
     ServiceOptions o;
     o.state = dir;
     o.keep_versions = keep;
+    o.max_class_flows = max_class_flows;
     return std::make_unique<Service>(o, [this](const std::string& line) { logged.push_back(line); });
   }
   static nlohmann::json score(Service& s, const std::string& csv) {
@@ -146,6 +147,25 @@ TEST_F(ServiceTest, ScoringGoesOnWhileAdaptationsSwapTheModel) {
     for (const auto& v : versions) EXPECT_TRUE(published.count(v)) << v << " was never published";
   EXPECT_EQ(s->versions()["versions"].size(), 7u);
   EXPECT_EQ(s->snapshot()->model->classes.back().name, "class 1");
+}
+
+// --max-class-flows: a class labelled again and again keeps its most recent flows.
+TEST_F(ServiceTest, AClassKeepsItsMostRecentFlows) {
+  auto s = open(100, 4);
+  auto snap = s->snapshot();
+  s->adapt(parse_adapt_request(first_rows(traffic().beacon, 3), BodyFormat::csv, "C2", snap->layout, {}), *snap, "test");
+  snap = s->snapshot();
+  const nlohmann::json answer =
+      s->adapt(parse_adapt_request(first_rows(traffic().beacon, 6), BodyFormat::csv, "C2", snap->layout, {}), *snap, "test");
+  EXPECT_EQ(answer["dropped"], 2);
+  snap = s->snapshot();
+  const model::Model& m = *snap->model;
+  const int c2 = m.class_index("C2");
+  ASSERT_GE(c2, 0);
+  EXPECT_EQ(std::count(m.support_y.begin(), m.support_y.end(), c2), 4);
+  EXPECT_EQ(m.history.back()["flows"], 3);
+  EXPECT_EQ(m.history.back()["duplicates"], 3);
+  EXPECT_EQ(m.history.back()["dropped"], 2);
 }
 
 TEST_F(ServiceTest, OnlyTheLastVersionsAreKept) {
