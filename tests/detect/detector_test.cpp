@@ -39,6 +39,14 @@ void feed(flow::FlowMeter& meter, std::uint64_t sessions, std::uint64_t seed) {
     meter.process(1, static_cast<int64_t>(packet.timestamp_us), packet.data.data(), packet.length, packet.length);
 }
 
+// Options under which every flow alerts (an unreachable-from-below threshold).
+DetectorOptions alert_on_every_flow(bool pipeline = false) {
+  DetectorOptions options;
+  options.threshold = -1e30;
+  options.pipeline = pipeline;
+  return options;
+}
+
 TEST(Detector, EveryAlertIsWrittenAndCounted) {
   const model::Model m = test::make_cic_model();
   test::TempDir dir;
@@ -94,9 +102,7 @@ TEST(Detector, FlushWritesPendingFlowsAtOnce) {
   test::TempDir dir;
   const auto path = dir.path() / "eve.json";
   EveOutput out(path.string());
-  DetectorOptions options;
-  options.threshold = -1e30;  // every flow alerts
-  Detector detector(m, options, out);
+  Detector detector(m, alert_on_every_flow(), out);
   flow::FlowMeter meter(flow::FlowTableConfig{}, detector);
   feed(meter, 20, 6);
   meter.finish();  // fewer flows than a batch: nothing written yet
@@ -215,10 +221,7 @@ TEST(Detector, PipelinedCallerScoresWhenEveryBatchIsInFlight) {
   test::TempDir dir;
   const auto path = dir.path() / "eve.json";
   EveOutput out(path.string());
-  DetectorOptions options;
-  options.threshold = -1e30;  // every flow alerts
-  options.pipeline = true;
-  Detector detector(m, options, out);
+  Detector detector(m, alert_on_every_flow(true), out);
   std::vector<std::uint64_t> order;
   detector.on_verdict = [&](const FlowRecord& r, const model::Verdict&) {
     order.push_back(r.line);
@@ -249,10 +252,7 @@ TEST_P(DetectorThreads, AFailedWriteIsThrownToTheCaller) {
   if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
   const model::Model m = test::make_cic_model();
   EveOutput out("/dev/full");
-  DetectorOptions options;
-  options.threshold = -1e30;  // every flow alerts
-  options.pipeline = GetParam();
-  Detector detector(m, options, out);
+  Detector detector(m, alert_on_every_flow(GetParam()), out);
   FlowRecord record;
   std::vector<float> raw(static_cast<size_t>(m.features()), 1.0f);
   try {
