@@ -12,7 +12,7 @@
 //
 // Latency: a batch is scored when it is full (kBatch flows) or when flush() is called, which
 // live capture does at every tick (about every 100 ms), so an alert is written within a tick
-// of its flow ending. Memory: one batch of rows, whatever the traffic (two when pipelined).
+// of its flow ending. Memory: one batch of rows, whatever the traffic (kPool when pipelined).
 //
 // Pipelined (DetectorOptions::pipeline): full batches are handed to a second thread, which
 // transforms, scores and formats them while the caller's thread goes on metering and filling
