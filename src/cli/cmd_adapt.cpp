@@ -122,8 +122,9 @@ void register_adapt(CLI::App& parent) {
       ->delimiter(',');
   cmd->add_option("--shots,-k", o->shots, "Use at most this many flows per class (0: all)");
   cmd->add_option("--max-class-flows", o->max_class_flows,
-                  "Labelled flows a class keeps, its most recent (older ones leave its support; 0: no limit)")
-      ->capture_default_str();
+                  fmt::format("Labelled flows a class keeps, its most recent (default {}; older ones leave its "
+                              "support; 0: no limit)",
+                              model::kDefaultMaxClassFlows));
   cmd->add_option("--category", o->category, "EVE alert.category of a new class (default: guessed from its name)");
   cmd->add_option("--severity", o->severity, "EVE alert.severity of a new class, 1 (high) to 4");
   cmd->add_option("--out", o->out, "Adapted model file to write")->required();

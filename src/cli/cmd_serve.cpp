@@ -164,8 +164,9 @@ void register_serve(CLI::App& parent) {
       ->capture_default_str();
   cmd->add_option("--keep-versions", o->keep_versions, "Version files kept (older ones removed)")->capture_default_str();
   cmd->add_option("--max-class-flows", o->max_class_flows,
-                  "Labelled flows a class keeps, its most recent (older ones leave its support; 0: no limit)")
-      ->capture_default_str();
+                  fmt::format("Labelled flows a class keeps, its most recent (default {}; older ones leave its "
+                              "support; 0: no limit)",
+                              model::kDefaultMaxClassFlows));
   cmd->add_option("--max-body", o->max_body_mib, "Largest request body, MiB")->capture_default_str();
   cmd->add_option("--max-flows-per-request", o->max_flows, "Most flows in one score request")->capture_default_str();
   cmd->add_option("--recent-flows", o->recent_flows, "Scored flows kept for adaptation by id (0: none)")
