@@ -53,6 +53,7 @@ settings=(
   "flows --immediate --snaplen 2048 --buffer-size 16 MiB|flows|--immediate --snaplen 2048 --buffer-size 16777216|on"
   "flows --immediate, offloads off|flows|--immediate|off"
   "detect, defaults|detect||on"
+  "detect --threads 1|detect|--threads 1|on"
   "detect --buffer-size 16 MiB|detect|--buffer-size 16777216|on"
   "detect --immediate|detect|--immediate|on"
   "detect --immediate --snaplen 2048|detect|--immediate --snaplen 2048|on"
