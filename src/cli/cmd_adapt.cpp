@@ -121,10 +121,7 @@ void register_adapt(CLI::App& parent) {
   cmd->add_option("--flow-id", o->flow_ids, "flow_id of a confirmed alert in --eve (repeat or comma-separate)")
       ->delimiter(',');
   cmd->add_option("--shots,-k", o->shots, "Use at most this many flows per class (0: all)");
-  cmd->add_option("--max-class-flows", o->max_class_flows,
-                  fmt::format("Labelled flows a class keeps, its most recent (default {}; older ones leave its "
-                              "support; 0: no limit)",
-                              model::kDefaultMaxClassFlows));
+  add_max_class_flows_option(*cmd, o->max_class_flows);
   cmd->add_option("--category", o->category, "EVE alert.category of a new class (default: guessed from its name)");
   cmd->add_option("--severity", o->severity, "EVE alert.severity of a new class, 1 (high) to 4");
   cmd->add_option("--out", o->out, "Adapted model file to write")->required();

@@ -48,6 +48,18 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// An unanswered SYN flood of `packets` packets: every packet a flow of its own.
+synth::SynthConfig flood_config(std::uint64_t seed, std::uint64_t packets) {
+  synth::SynthConfig flood;
+  flood.seed = seed;
+  flood.target_packets = packets;
+  flood.collect_ground_truth = false;
+  const synth::Family only_flood[] = {synth::Family::SynFlood};
+  flood.select_families(only_flood);
+  flood.syn_flood_reply_fraction = 0;
+  return flood;
+}
+
 // One pass of `metaids flows --pcap F --out /dev/null`.
 double flows_pass(const fs::path& capture, std::uint64_t& packets, std::uint64_t& flows) {
   flow::WriterOptions writer_options;
@@ -97,11 +109,7 @@ void bench_pcap_to_alerts(const BenchDetectOptions& o, const model::Model& model
   mixed.seed = o.seed;
   mixed.target_packets = o.packets;
   mixed.collect_ground_truth = false;
-  synth::SynthConfig flood = mixed;
-  const synth::Family only_flood[] = {synth::Family::SynFlood};
-  flood.select_families(only_flood);
-  flood.syn_flood_reply_fraction = 0;
-  for (const Trace& t : {Trace{"mixed_full_payload", mixed}, Trace{"syn_flood", flood}}) {
+  for (const Trace& t : {Trace{"mixed_full_payload", mixed}, Trace{"syn_flood", flood_config(o.seed, o.packets)}}) {
     const fs::path capture = dir / (t.name + ".pcap");
     const auto written = synth::write_pcap(t.config, capture);
     double best_flows = 1e30, best_detect = 1e30, best_one = 1e30, best_all = 1e30;
@@ -262,15 +270,8 @@ void bench_memory(const BenchDetectOptions& o, const model::Model& shipped) {
   // table's bound (--max-flows) is the only per-flow memory.
   const fs::path dir = fs::temp_directory_path() / fmt::format("metaids-bench-memory-{}", ::getpid());
   fs::create_directories(dir);
-  synth::SynthConfig flood;
-  flood.seed = o.seed;
-  flood.target_packets = 20'000;
-  flood.collect_ground_truth = false;
-  const synth::Family only_flood[] = {synth::Family::SynFlood};
-  flood.select_families(only_flood);
-  flood.syn_flood_reply_fraction = 0;
   const fs::path capture = dir / "syn_flood.pcap";
-  synth::write_pcap(flood, capture);
+  synth::write_pcap(flood_config(o.seed, 20'000), capture);
   std::uint64_t packets = 0, alerts = 0;
   size_t one = 0, two = 0;
   detect_pass(shipped, capture, true, false, packets, alerts, &one);

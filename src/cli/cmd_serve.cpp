@@ -163,10 +163,7 @@ void register_serve(CLI::App& parent) {
                   "the answer)")
       ->capture_default_str();
   cmd->add_option("--keep-versions", o->keep_versions, "Version files kept (older ones removed)")->capture_default_str();
-  cmd->add_option("--max-class-flows", o->max_class_flows,
-                  fmt::format("Labelled flows a class keeps, its most recent (default {}; older ones leave its "
-                              "support; 0: no limit)",
-                              model::kDefaultMaxClassFlows));
+  add_max_class_flows_option(*cmd, o->max_class_flows);
   cmd->add_option("--max-body", o->max_body_mib, "Largest request body, MiB")->capture_default_str();
   cmd->add_option("--max-flows-per-request", o->max_flows, "Most flows in one score request")->capture_default_str();
   cmd->add_option("--recent-flows", o->recent_flows, "Scored flows kept for adaptation by id (0: none)")

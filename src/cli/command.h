@@ -28,6 +28,9 @@ std::string resolve_data_dir(const std::string& option);
 // Exit code a command callback wants main to return (0 unless set).
 int& exit_code();
 
+// --max-class-flows of adapt and serve: the labelled flows a class keeps (model::add_support).
+void add_max_class_flows_option(CLI::App& command, std::size_t& max_class_flows);
+
 // The flow table options shared by flows, detect, calibrate and adapt.
 struct FlowTableOptions {
   double flow_timeout_s = 120.0;

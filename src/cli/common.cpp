@@ -1,6 +1,8 @@
 // Helpers shared by several subcommands.
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +11,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "model/model.h"
 
 namespace metaids::cli {
 
@@ -30,6 +33,13 @@ int64_t seconds_to_us(double seconds, const char* option) {
   return static_cast<int64_t>(std::llround(seconds * 1e6));
 }
 }  // namespace
+
+void add_max_class_flows_option(CLI::App& command, std::size_t& max_class_flows) {
+  command.add_option("--max-class-flows", max_class_flows,
+                     fmt::format("Labelled flows a class keeps, its most recent (default {}; older ones leave its "
+                                 "support; 0: no limit)",
+                                 model::kDefaultMaxClassFlows));
+}
 
 void FlowTableOptions::add_to(CLI::App& cmd) {
   cmd.add_option("--flow-timeout", flow_timeout_s, "Flow timeout in seconds (from the first packet)")

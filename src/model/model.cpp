@@ -404,12 +404,17 @@ bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string
   // (a calibrated benign class).
   std::vector<int> groups = m.support_group.empty() ? meta::default_groups(m.support_y) : m.support_group;
   int group = -1;
+  size_t held = 0;  // the class's flows now
   if (!added) {
     std::set<int> class_groups;
     for (size_t j = 0; j < m.support_y.size(); ++j)
-      if (m.support_y[j] == index) class_groups.insert(groups[j]);
+      if (m.support_y[j] == index) {
+        class_groups.insert(groups[j]);
+        ++held;
+      }
     if (class_groups.size() == 1) group = *class_groups.begin();
   }
+  const bool one_group = added || group >= 0;
   if (group < 0) group = groups.empty() ? 0 : *std::max_element(groups.begin(), groups.end()) + 1;
   // A flow already in the class's support (the same transformed row: labelled twice, by two
   // analysts or by one twice) is not added again, so that labelling it again does not weigh it
@@ -465,17 +470,11 @@ bool extend_support(Model& m, const data::FeatureMatrix& rows, const std::string
   // The limit: the class keeps its most recent max_class_flows flows (support columns are in the
   // order they were added, so its first columns are its oldest).
   size_t dropped = 0;
-  bool one_group = true;
-  if (!added)
-    for (size_t j = 0; j < m.support_y.size() && one_group; ++j)
-      one_group = m.support_y[j] != index || groups[j] == group;
   if (max_class_flows > 0 && one_group) {
     if (fresh.size() > max_class_flows) {
       dropped += fresh.size() - max_class_flows;
       fresh.erase(fresh.begin(), fresh.begin() + static_cast<std::ptrdiff_t>(fresh.size() - max_class_flows));
     }
-    size_t held = 0;
-    for (const int y : m.support_y) held += y == index ? 1 : 0;
     size_t excess = held + fresh.size() > max_class_flows ? held + fresh.size() - max_class_flows : 0;
     if (excess > 0) {
       dropped += excess;

@@ -42,7 +42,7 @@ class Metrics {
 
   // The exposition text; `version` and `classes` describe the model in use, `write_errors` counts
   // the version store's failed writes and syncs (a version that may not survive a restart).
-  std::string render(const std::string& version, size_t classes, std::uint64_t write_errors = 0) const;
+  std::string render(const std::string& version, size_t classes, std::uint64_t write_errors) const;
 
  private:
   struct PerEndpoint {
